@@ -1,0 +1,205 @@
+"""The dose x overlap ptychography study flow (DESIGN §1, §9, §10).
+
+    python flows/study.py [--profile smoke|quick|paper] [--config FILE.yaml] [--out DIR]
+                          [--fresh] [--set section.field=value ...]
+
+Exit status 0 only when every condition succeeded.
+"""
+
+from __future__ import annotations
+
+from flows._environment import configure_prefect_environment
+
+configure_prefect_environment()
+
+import argparse  # noqa: E402
+import json  # noqa: E402
+import logging  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+from prefect import flow, get_run_logger  # noqa: E402
+from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.futures import PrefectFuture  # noqa: E402
+
+from flows._quiet import quiet_server_shutdown  # noqa: E402
+from ptystudy.config import ConfigError, StudyConfig, parse_override, resolve_config  # noqa: E402
+from ptystudy.errors import InfeasibleViewError  # noqa: E402
+from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
+from ptystudy.layout import RunLayout  # noqa: E402
+from ptystudy.manifest import build_manifest  # noqa: E402
+from ptystudy.plan import Condition, check_plan, conditions  # noqa: E402
+from ptystudy.records import ScanRecord, ViewRecord  # noqa: E402
+from ptystudy.summary import StudyLedger, summary_markdown  # noqa: E402
+from tasks._prefect import for_run  # noqa: E402
+from tasks.simulate import simulate_scan  # noqa: E402
+from tasks.views import select_view  # noqa: E402
+
+
+class StudyFailed(RuntimeError):
+    """Raised after publishing, when at least one condition failed."""
+
+
+@flow(name="dose-overlap-study")
+def study(
+    profile: str = "quick",
+    config_file: str | None = None,
+    out: str | None = None,
+    fresh: bool = False,
+    overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Run phases C-D of the study for every dose x view x split; publish the summary."""
+    config = resolve_config(profile, config_file=config_file, overrides=overrides)
+    layout = RunLayout(Path(out or f"runs/{config.profile}").resolve())
+    logger = get_run_logger()
+    diameter = check_plan(config)
+    logger.info(
+        "%s profile: %d conditions, probe footprint D = %.1f px, output in %s",
+        config.profile, len(conditions(config)), diameter, layout.root,
+    )
+    ledger = StudyLedger(conditions(config))
+    scans = run_simulation(config, layout, ledger, fresh=fresh)
+    views = run_views(config, layout, ledger, scans, fresh=fresh)
+    summary = ledger.summary()
+    publish(config, layout, summary, [*scans.values(), *views.values()])
+    if summary["n_failed"]:
+        raise StudyFailed(f"{summary['n_failed']} of {summary['n_conditions']} conditions failed")
+    return summary
+
+
+def run_simulation(
+    config: StudyConfig, layout: RunLayout, ledger: StudyLedger, *, fresh: bool
+) -> dict[tuple[float, str], ScanRecord]:
+    """Phase C mapped over doses; a failed dose fails all its conditions."""
+    simulate = for_run(simulate_scan, layout.cache_dir, fresh=fresh)
+    object_file = config.scan.object_file
+    object_sha256 = sha256_file(Path(object_file)) if object_file else None
+    futures = {
+        float(dose): simulate.submit(config.scan, config.seeds, float(dose), str(layout.root), object_sha256)
+        for dose in config.scan.doses
+    }
+    scans: dict[tuple[float, str], ScanRecord] = {}
+    for dose, records in collect("simulate", futures, ledger).items():
+        if isinstance(records, BaseException):
+            for condition in ledger.conditions:
+                if condition.dose == dose:
+                    ledger.fail(condition, "simulate", describe(records))
+            continue
+        scans.update({(dose, record.split): record for record in records})
+    return scans
+
+
+def run_views(
+    config: StudyConfig,
+    layout: RunLayout,
+    ledger: StudyLedger,
+    scans: dict[tuple[float, str], ScanRecord],
+    *,
+    fresh: bool,
+) -> dict[Condition, ViewRecord]:
+    """Phase D mapped over dose x view x split."""
+    select = for_run(select_view, layout.cache_dir, fresh=fresh)
+    futures = {
+        condition: select.submit(
+            scans[(condition.dose, condition.split)],
+            condition.view,
+            config.views.overlaps[condition.view],
+            config.views,
+            config.seeds,
+            str(layout.root),
+        )
+        for condition in ledger.conditions
+        if ledger.alive(condition)
+    }
+    views: dict[Condition, ViewRecord] = {}
+    for condition, record in collect("views", futures, ledger).items():
+        if isinstance(record, BaseException):
+            ledger.fail(condition, "views", describe(record))
+        else:
+            views[condition] = record
+    return views
+
+
+def collect(phase: str, futures: dict[Any, PrefectFuture[Any]], ledger: StudyLedger) -> dict[Any, Any]:
+    """Wait for a phase's futures; map each key to its result or its exception; log progress."""
+    logger = get_run_logger()
+    outcomes: dict[Any, Any] = {}
+    for done, (key, future) in enumerate(futures.items(), start=1):
+        future.wait()
+        state = future.state
+        ok = state.is_completed()
+        ledger.record_task(phase, ok=ok, cached=state.name == "Cached")
+        outcomes[key] = state.result() if ok else state.result(raise_on_failure=False)
+        logger.info("phase %s: %d/%d done%s", phase, done, len(futures), "" if ok else f" ({key} failed)")
+    return outcomes
+
+
+def describe(error: BaseException) -> str:
+    return f"{type(error).__name__}: {error}"
+
+
+def publish(config: StudyConfig, layout: RunLayout, summary: dict[str, Any], records: list[Any]) -> None:
+    """Write summary.json, summary.md and manifest.json; publish the Prefect artifacts."""
+    title = f"Dose x overlap study ({config.profile} profile)"
+    markdown = summary_markdown(summary, title=title)
+    write_json(layout.report_dir / "summary.json", summary)
+    write_text(layout.report_dir / "summary.md", markdown)
+    write_json(layout.manifest, build_manifest(config, records))
+    create_markdown_artifact(key="study-summary", markdown=markdown, description=title)
+    create_table_artifact(
+        key="study-tasks",
+        table=[{"phase": name, **tally} for name, tally in summary["phases"].items()],
+        description="Tasks per phase: succeeded (of which cached) and failed",
+    )
+
+
+def get_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description="Run the dose x overlap ptychography study.")
+    parser.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    parser.add_argument("--config", dest="config_file", help="YAML file overriding the profile")
+    parser.add_argument("--out", help="run directory (default runs/<profile>)")
+    parser.add_argument("--fresh", action="store_true", help="ignore cached results and recompute")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        help="override one field, e.g. --set scan.doses=[1000,100000]",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = get_parser().parse_args(argv)
+    try:
+        overrides = dict(parse_override(text) for text in args.overrides)
+        check_plan(resolve_config(args.profile, config_file=args.config_file, overrides=overrides))
+    except (ConfigError, InfeasibleViewError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    out = str(Path(args.out or f"runs/{args.profile}").resolve())
+    with quiet_server_shutdown():
+        state = study(
+            profile=args.profile, config_file=args.config_file, out=out,
+            fresh=args.fresh, overrides=overrides, return_state=True,
+        )
+    summary_path = RunLayout(Path(out)).report_dir / "summary.json"
+    if not summary_path.is_file():
+        print(f"error: the study stopped before publishing: {state.message}", file=sys.stderr)
+        return 1
+    summary = json.loads(summary_path.read_text())
+    print(format_counts(summary, out))
+    return 0 if state.is_completed() and summary["n_failed"] == 0 else 1
+
+
+def format_counts(summary: dict[str, Any], out: str) -> str:
+    lines = [
+        f"study finished: {summary['n_conditions']} conditions, {summary['n_executed']} executed, "
+        f"{summary['n_success']} succeeded, {summary['n_failed']} failed",
+    ]
+    lines += [f"  failed: dose {f['dose']:g} {f['view']} {f['split']} in {f['phase']}: {f['error']}" for f in summary["failures"]]
+    lines.append(f"results: {out}")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    logging.getLogger("matplotlib").setLevel(logging.WARNING)
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""The study configuration: one frozen, validated model, three profiles, YAML and overrides.
+
+The design's defaults (DESIGN §2) are the model's defaults; a profile changes sizes and
+epochs, never the plan's shape. ``resolve_config`` is the one place a configuration is
+assembled: profile, then YAML file, then ``key=value`` overrides.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+
+class ConfigError(ValueError):
+    """The study configuration is invalid; the message names the field."""
+
+
+class Profile(StrEnum):
+    """Sizes of the same plan: ``smoke`` for tests, ``quick`` for a laptop, ``paper`` for a GPU."""
+
+    SMOKE = "smoke"
+    QUICK = "quick"
+    PAPER = "paper"
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class ScanConfig(_Frozen):
+    """Phase C: object, probe, position pool, doses and the train/test split."""
+
+    patch_size_px: int = Field(64, ge=16, le=256)
+    """N: detector pixels = object pixels per patch; a multiple of 8."""
+    object_shape_px: tuple[int, int] = (384, 384)
+    """(height, width) of the built-in object in pixels; ignored when ``object_file`` is set."""
+    object_file: str | None = None
+    """NPZ with ``objectGuess`` (H, W) complex and optionally ``probeGuess`` (N, N) complex."""
+    probe_diameter_fraction: float = Field(0.45, ge=0.1, le=0.7)
+    """Built-in probe's aperture diameter as a fraction of N (the footprint D is measured)."""
+    scan_step_px: int = Field(4, ge=1, le=64)
+    """Step of the jittered raster position pool, object pixels."""
+    scan_jitter_px: int = Field(1, ge=0, le=16)
+    """Uniform integer jitter of each pool position, object pixels (< step / 2)."""
+    doses: tuple[float, ...] = Field((1e3, 1e4, 1e5), min_length=1, max_length=32)
+    """Mean expected total counts per diffraction pattern, photons; each a distinct integer."""
+    train_fraction: float = Field(0.5, gt=0.1, lt=0.9)
+    """Fraction of the object's rows above the train/test cut."""
+
+    @field_validator("patch_size_px")
+    @classmethod
+    def _multiple_of_eight(cls, value: int) -> int:
+        if value % 8:
+            raise ValueError(f"must be a multiple of 8, got {value}")
+        return value
+
+    @field_validator("object_shape_px")
+    @classmethod
+    def _object_shape(cls, value: tuple[int, int]) -> tuple[int, int]:
+        if min(value) < 32 or max(value) > 8192:
+            raise ValueError(f"each side must be in [32, 8192] pixels, got {value}")
+        return value
+
+    @field_validator("doses")
+    @classmethod
+    def _doses(cls, value: tuple[float, ...]) -> tuple[float, ...]:
+        for dose in value:
+            if not (math.isfinite(dose) and dose >= 1 and dose == int(dose)):
+                raise ValueError(f"each dose must be a whole number of photons >= 1, got {dose}")
+        if len(set(value)) != len(value):
+            raise ValueError(f"doses must be distinct, got {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _jitter_below_half_step(self) -> ScanConfig:
+        if 2 * self.scan_jitter_px >= self.scan_step_px:
+            raise ValueError(
+                f"scan_jitter_px ({self.scan_jitter_px}) must be below half of "
+                f"scan_step_px ({self.scan_step_px})"
+            )
+        return self
+
+
+class ViewConfig(_Frozen):
+    """Phase D: overlap views and gs2 groups."""
+
+    overlaps: dict[str, float] = Field(
+        default_factory=lambda: {"dense": 0.7, "sparse": 0.2}, min_length=1
+    )
+    """View name -> nominal linear overlap f; minimum spacing S = (1 - f) * D."""
+    neighbours: int = Field(7, ge=1, le=32)
+    """K: nearest neighbours a gs2 group draws its members from."""
+    group_size: int = Field(4, ge=2, le=16)
+    """C: members per gs2 group, the seed included."""
+    min_positions: int = Field(16, ge=2)
+    """Fewest positions a view of one split may hold; fewer is infeasible."""
+
+    @field_validator("overlaps")
+    @classmethod
+    def _overlaps(cls, value: dict[str, float]) -> dict[str, float]:
+        for name, overlap in value.items():
+            if not name.isidentifier() or name != name.lower():
+                raise ValueError(f"view name must be a lowercase identifier, got {name!r}")
+            if not 0 <= overlap < 1:
+                raise ValueError(f"overlap of view {name!r} must be in [0, 1), got {overlap}")
+        return value
+
+    @model_validator(mode="after")
+    def _groups_fit(self) -> ViewConfig:
+        if self.group_size - 1 > self.neighbours:
+            raise ValueError(
+                f"group_size - 1 ({self.group_size - 1}) cannot exceed neighbours ({self.neighbours})"
+            )
+        if self.min_positions < self.neighbours + 1:
+            raise ValueError(
+                f"min_positions ({self.min_positions}) must be at least neighbours + 1 "
+                f"({self.neighbours + 1})"
+            )
+        return self
+
+
+class Seeds(_Frozen):
+    """Every random draw is seeded from these (numpy Generator, TF, torch)."""
+
+    simulation: int = Field(42, ge=0)
+    grouping: int = Field(123, ge=0)
+    subsampling: int = Field(456, ge=0)
+
+
+class StudyConfig(_Frozen):
+    """The whole study: one plan, sized by a profile."""
+
+    profile: Profile = Profile.PAPER
+    scan: ScanConfig = ScanConfig()
+    views: ViewConfig = ViewConfig()
+    seeds: Seeds = Seeds()
+
+
+_PROFILES: dict[Profile, dict[str, Any]] = {
+    Profile.SMOKE: {
+        "scan": {
+            "patch_size_px": 32,
+            "object_shape_px": (128, 128),
+            "scan_step_px": 3,
+            "scan_jitter_px": 1,
+        },
+        "views": {"min_positions": 8},
+    },
+    Profile.QUICK: {
+        "scan": {
+            "patch_size_px": 32,
+            "object_shape_px": (192, 192),
+            "scan_step_px": 3,
+            "scan_jitter_px": 1,
+        },
+        "views": {"min_positions": 12},
+    },
+    Profile.PAPER: {},
+}
+
+
+def resolve_config(
+    profile: Profile | str,
+    *,
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+) -> StudyConfig:
+    """Assemble the study configuration: profile, then YAML file, then overrides.
+
+    Parameters
+    ----------
+    profile : one of ``smoke``, ``quick``, ``paper``.
+    config_file : YAML mapping with the same nesting as ``StudyConfig`` (optional).
+    overrides : dotted keys to values, e.g. ``{"scan.doses": [1000, 10000]}`` (optional).
+
+    Raises
+    ------
+    ConfigError
+        Naming the field and the problem, for an unknown profile, an unreadable file,
+        an unknown field or an out-of-range value.
+    """
+    try:
+        profile = Profile(profile)
+    except ValueError:
+        choices = ", ".join(p.value for p in Profile)
+        raise ConfigError(f"unknown profile {profile!r}; choose one of {choices}") from None
+    values: dict[str, Any] = copy.deepcopy(_PROFILES[profile])
+    values["profile"] = profile.value
+    if config_file is not None:
+        _merge(values, _read_yaml(Path(config_file)))
+        values["profile"] = profile.value
+    for dotted, value in (overrides or {}).items():
+        _merge(values, _nest(dotted, value))
+    try:
+        return StudyConfig.model_validate(values)
+    except ValidationError as err:
+        raise ConfigError(_describe(err)) from None
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    """Parse ``key.sub=value`` (value in YAML syntax) into ``("key.sub", value)``."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"override must look like section.field=value, got {text!r}")
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        raise ConfigError(f"override {text!r}: value is not valid YAML ({err})") from None
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        loaded = yaml.safe_load(path.read_text())
+    except OSError as err:
+        raise ConfigError(f"cannot read config file {path}: {err.strerror}") from None
+    except yaml.YAMLError as err:
+        raise ConfigError(f"config file {path} is not valid YAML: {err}") from None
+    if loaded is None:
+        return {}
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"config file {path} must hold a mapping, got {type(loaded).__name__}")
+    if "profile" in loaded:
+        raise ConfigError(f"config file {path}: choose the profile with --profile, not in the file")
+    return loaded
+
+
+def _nest(dotted: str, value: Any) -> dict[str, Any]:
+    nested: dict[str, Any] = {}
+    cursor = nested
+    *parents, leaf = dotted.split(".")
+    for part in parents:
+        cursor = cursor.setdefault(part, {})
+    cursor[leaf] = value
+    return nested
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+    for key, value in update.items():
+        if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "overlaps":
+            _merge(base[key], value)
+        else:
+            base[key] = value
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for problem in err.errors():
+        field = ".".join(str(part) for part in problem["loc"]) or "(config)"
+        message = problem["msg"]
+        if problem["type"] == "extra_forbidden":
+            message = "unknown field"
+        lines.append(f"{field}: {message} (got {problem.get('input')!r})")
+    return "invalid study config: " + "; ".join(lines)

@@ -1,0 +1,271 @@
+"""The scan file contract (DESIGN §4): writing, loading and validating NPZ scans.
+
+Every phase reads its inputs through ``load_scan``, which validates every key, shape,
+dtype and value and raises ``ContractError`` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptystudy.errors import ContractError
+from ptystudy.files import write_atomic
+
+SCHEMA_VERSION = 1
+
+_ARRAY_DTYPES: dict[str, np.dtype] = {
+    "diffraction": np.dtype(np.float32),
+    "xcoords": np.dtype(np.float64),
+    "ycoords": np.dtype(np.float64),
+    "probeGuess": np.dtype(np.complex64),
+    "objectGuess": np.dtype(np.complex64),
+    "scan_index": np.dtype(np.int64),
+}
+_GROUPS_DTYPE = np.dtype(np.int64)
+REQUIRED_METADATA = (
+    "schema_version",
+    "dose",
+    "scale",
+    "mean_counts_per_pattern",
+    "n_patterns",
+    "probe_diameter_px",
+    "seeds",
+    "provenance",
+)
+
+
+@dataclass(frozen=True)
+class Scan:
+    """One validated scan file in memory.
+
+    Attributes
+    ----------
+    diffraction : (n, N, N) float32, sqrt(photon counts), fftshifted.
+    ycoords, xcoords : (n,) float64, patch centres in object pixels.
+    probe : (N, N) complex64.
+    obj : (H, W) complex64, the ground-truth object.
+    scan_index : (n,) int64, index into the parent dose's position pool.
+    metadata : the JSON metadata (dose, scale, counts, seeds, provenance, ...).
+    groups : (n_groups, C) int64 member indices for gs2, views only.
+    """
+
+    diffraction: np.ndarray
+    ycoords: np.ndarray
+    xcoords: np.ndarray
+    probe: np.ndarray
+    obj: np.ndarray
+    scan_index: np.ndarray
+    metadata: dict[str, Any]
+    groups: np.ndarray | None = field(default=None)
+
+    @property
+    def n_patterns(self) -> int:
+        return int(self.diffraction.shape[0])
+
+    @property
+    def patch_size(self) -> int:
+        return int(self.diffraction.shape[-1])
+
+    def counts(self) -> np.ndarray:
+        """(n, N, N) float32 photon counts, ``diffraction**2`` rounded to integers."""
+        return np.rint(self.diffraction.astype(np.float64) ** 2).astype(np.float32)
+
+
+def mean_counts(diffraction: np.ndarray) -> float:
+    """Mean over patterns of the total photon count, from sqrt(counts) amplitudes."""
+    counts = np.rint(diffraction.astype(np.float64) ** 2)
+    return float(counts.sum(axis=(-2, -1)).mean())
+
+
+def write_scan(path: Path, scan: Scan) -> Path:
+    """Validate ``scan`` and write it to ``path`` atomically (uncompressed NPZ, no pickles)."""
+    check_scan(scan, Path(path))
+    arrays = {
+        "diffraction": scan.diffraction,
+        "xcoords": scan.xcoords,
+        "ycoords": scan.ycoords,
+        "probeGuess": scan.probe,
+        "objectGuess": scan.obj,
+        "scan_index": scan.scan_index,
+        "metadata": np.array(json.dumps(scan.metadata, sort_keys=True)),
+    }
+    if scan.groups is not None:
+        arrays["groups"] = scan.groups
+    return write_atomic(Path(path), lambda handle: np.savez(handle, **arrays))
+
+
+def load_scan(path: Path, *, require_groups: bool = False) -> Scan:
+    """Load and validate a scan file; ``require_groups`` for phase D views.
+
+    Raises
+    ------
+    ContractError
+        If the file is missing or unreadable, holds pickled objects, or breaks the
+        contract; the message starts with the file's path.
+    """
+    path = Path(path)
+    arrays = _read_npz(path)
+    missing = [key for key in (*_ARRAY_DTYPES, "metadata") if key not in arrays]
+    if require_groups and "groups" not in arrays:
+        missing.append("groups")
+    if missing:
+        raise ContractError(f"{path}: missing key(s) {', '.join(missing)}")
+    scan = Scan(
+        diffraction=arrays["diffraction"],
+        ycoords=arrays["ycoords"],
+        xcoords=arrays["xcoords"],
+        probe=arrays["probeGuess"],
+        obj=arrays["objectGuess"],
+        scan_index=arrays["scan_index"],
+        metadata=_parse_metadata(path, arrays["metadata"]),
+        groups=arrays.get("groups"),
+    )
+    check_scan(scan, path)
+    return scan
+
+
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
+    if not path.is_file():
+        raise ContractError(f"{path}: file not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            return {key: npz[key] for key in npz.files}
+    except ValueError as err:
+        if "pickle" in str(err):
+            raise ContractError(f"{path}: holds a pickled object array, which is not allowed") from err
+        raise ContractError(f"{path}: unreadable NPZ ({err})") from err
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise ContractError(f"{path}: not a readable NPZ file ({err})") from err
+
+
+def _parse_metadata(path: Path, raw: np.ndarray) -> dict[str, Any]:
+    if raw.ndim != 0 or raw.dtype.kind != "U":
+        raise ContractError(f"{path}: metadata must be a 0-d JSON string, got {raw.dtype} {raw.shape}")
+    try:
+        metadata = json.loads(str(raw))
+    except json.JSONDecodeError as err:
+        raise ContractError(f"{path}: metadata is not valid JSON ({err})") from err
+    if not isinstance(metadata, dict):
+        raise ContractError(f"{path}: metadata must be a JSON object")
+    return metadata
+
+
+def check_scan(scan: Scan, path: Path) -> None:
+    """Raise ``ContractError`` naming ``path`` and the first problem found in ``scan``."""
+    _check_dtypes(scan, path)
+    _check_shapes(scan, path)
+    _check_values(scan, path)
+    _check_metadata(scan, path)
+
+
+def _check_dtypes(scan: Scan, path: Path) -> None:
+    found = {
+        "diffraction": scan.diffraction,
+        "xcoords": scan.xcoords,
+        "ycoords": scan.ycoords,
+        "probeGuess": scan.probe,
+        "objectGuess": scan.obj,
+        "scan_index": scan.scan_index,
+    }
+    for key, array in found.items():
+        if array.dtype != _ARRAY_DTYPES[key]:
+            raise ContractError(f"{path}: {key} must be {_ARRAY_DTYPES[key]}, got {array.dtype}")
+    if scan.groups is not None and scan.groups.dtype != _GROUPS_DTYPE:
+        raise ContractError(f"{path}: groups must be int64, got {scan.groups.dtype}")
+
+
+def _check_shapes(scan: Scan, path: Path) -> None:
+    diffraction = scan.diffraction
+    if diffraction.ndim != 3 or diffraction.shape[1] != diffraction.shape[2] or diffraction.shape[0] < 1:
+        raise ContractError(f"{path}: diffraction must be (n, N, N) with n >= 1, got {diffraction.shape}")
+    n, size = diffraction.shape[0], diffraction.shape[1]
+    if size % 2:
+        raise ContractError(f"{path}: patch size N must be even, got {size}")
+    for key, array in (("xcoords", scan.xcoords), ("ycoords", scan.ycoords), ("scan_index", scan.scan_index)):
+        if array.shape != (n,):
+            raise ContractError(f"{path}: {key} must have shape ({n},), got {array.shape}")
+    if scan.probe.shape != (size, size):
+        raise ContractError(f"{path}: probeGuess must be ({size}, {size}), got {scan.probe.shape}")
+    if scan.obj.ndim != 2 or min(scan.obj.shape) < size:
+        raise ContractError(
+            f"{path}: objectGuess must be (H, W) with H, W >= N = {size}, got {scan.obj.shape}"
+        )
+    if scan.groups is not None:
+        if scan.groups.ndim != 2 or scan.groups.shape[0] < 1:
+            raise ContractError(f"{path}: groups must be (n_groups, C), got {scan.groups.shape}")
+        if scan.groups.min() < 0 or scan.groups.max() >= n:
+            raise ContractError(f"{path}: groups index outside [0, {n}) patterns")
+
+
+def _check_values(scan: Scan, path: Path) -> None:
+    for key, array in (
+        ("diffraction", scan.diffraction),
+        ("xcoords", scan.xcoords),
+        ("ycoords", scan.ycoords),
+        ("probeGuess", scan.probe),
+        ("objectGuess", scan.obj),
+    ):
+        bad = ~np.isfinite(array)
+        if bad.any():
+            raise ContractError(f"{path}: {key} holds {int(bad.sum())} non-finite value(s) (NaN or inf)")
+    negative = scan.diffraction < 0
+    if negative.any():
+        raise ContractError(
+            f"{path}: diffraction holds {int(negative.sum())} negative value(s); "
+            "counts must be non-negative"
+        )
+    squared = scan.diffraction.astype(np.float64) ** 2
+    off_integer = np.abs(squared - np.rint(squared)) > 1e-3 + 1e-6 * squared
+    if off_integer.any():
+        raise ContractError(
+            f"{path}: diffraction**2 is not whole photon counts at {int(off_integer.sum())} pixel(s); "
+            "expected sqrt(counts)"
+        )
+    half = scan.patch_size // 2
+    height, width = scan.obj.shape
+    outside = (
+        (scan.ycoords < half)
+        | (scan.xcoords < half)
+        | (scan.ycoords > height - half)
+        | (scan.xcoords > width - half)
+    )
+    if outside.any():
+        i = int(np.flatnonzero(outside)[0])
+        raise ContractError(
+            f"{path}: {int(outside.sum())} position(s) put their patch outside the "
+            f"{height}x{width} object, first (y={scan.ycoords[i]}, x={scan.xcoords[i]}); "
+            f"centres must lie in y in [{half}, {height - half}], x in [{half}, {width - half}]"
+        )
+
+
+def _check_metadata(scan: Scan, path: Path) -> None:
+    metadata = scan.metadata
+    missing = [key for key in REQUIRED_METADATA if key not in metadata]
+    if missing:
+        raise ContractError(f"{path}: metadata lacks {', '.join(missing)}")
+    if metadata["schema_version"] != SCHEMA_VERSION:
+        raise ContractError(
+            f"{path}: schema_version {metadata['schema_version']} is not the supported {SCHEMA_VERSION}"
+        )
+    if metadata["n_patterns"] != scan.n_patterns:
+        raise ContractError(
+            f"{path}: metadata says {metadata['n_patterns']} patterns, the file holds {scan.n_patterns}"
+        )
+    recorded = float(metadata["mean_counts_per_pattern"])
+    measured = mean_counts(scan.diffraction)
+    if not np.isclose(measured, recorded, rtol=1e-9, atol=1e-9):
+        hint = (
+            " (diffraction looks like intensities, not amplitudes sqrt(counts))"
+            if measured > recorded
+            else ""
+        )
+        raise ContractError(
+            f"{path}: mean sum(diffraction**2) per pattern is {measured:.6g} photons but the "
+            f"metadata records {recorded:.6g}{hint}"
+        )

@@ -1,0 +1,33 @@
+"""Errors the study raises on purpose, and which of them are worth a retry."""
+
+from __future__ import annotations
+
+import errno
+
+
+class ContractError(ValueError):
+    """A file or input breaks the data contract (DESIGN §4); retrying cannot help."""
+
+
+class InfeasibleViewError(ValueError):
+    """A view cannot hold the positions it needs at the requested overlap (DESIGN §5)."""
+
+
+class TransientError(RuntimeError):
+    """A failure that may pass on a second try (a killed worker, a full queue)."""
+
+
+_TRANSIENT_ERRNOS = {errno.EAGAIN, errno.EBUSY, errno.EINTR, errno.EIO, errno.ETIMEDOUT}
+
+
+def is_transient(error: BaseException) -> bool:
+    """Whether ``error`` is worth a retry: killed workers, memory, I/O time-outs.
+
+    Contract errors, bad configuration and plain bugs are never transient: they would
+    fail the same way again.
+    """
+    if isinstance(error, (ContractError, InfeasibleViewError)):
+        return False
+    if isinstance(error, (TransientError, TimeoutError, MemoryError, ConnectionError)):
+        return True
+    return isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS

@@ -1,0 +1,63 @@
+"""The run directory's layout (DESIGN §10): the only place that turns conditions into paths."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from pathlib import Path
+
+
+class Split(StrEnum):
+    """Which side of the y cut a scan lies on."""
+
+    TRAIN = "train"
+    TEST = "test"
+
+
+def dose_label(dose: float) -> str:
+    """``dose_{d}`` with the dose as an integer, e.g. ``dose_1000``."""
+    return f"dose_{int(dose)}"
+
+
+def dose_text(dose: float) -> str:
+    """Short human form of a dose for names and titles, e.g. ``1e4``."""
+    exponent = f"{dose:.0e}".replace("e+0", "e").replace("e+", "e")
+    return exponent if float(exponent) == dose else str(int(dose))
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """Paths of one study run under ``root``."""
+
+    root: Path
+
+    @property
+    def manifest(self) -> Path:
+        return self.root / "manifest.json"
+
+    @property
+    def report_dir(self) -> Path:
+        return self.root / "report"
+
+    @property
+    def cache_dir(self) -> Path:
+        """Prefect's persisted task results for this run (its cache)."""
+        return self.root / ".prefect-results"
+
+    def scan(self, dose: float, split: Split | str) -> Path:
+        return self.root / "data" / dose_label(dose) / f"{Split(split)}.npz"
+
+    def view_dir(self, dose: float, view: str) -> Path:
+        return self.root / "views" / dose_label(dose) / view
+
+    def view(self, dose: float, view: str, split: Split | str) -> Path:
+        return self.view_dir(dose, view) / f"{Split(split)}.npz"
+
+    def overlap(self, dose: float, view: str, split: Split | str) -> Path:
+        """Measured overlap record; one per split (``overlap.json`` holds the train split's)."""
+        name = "overlap.json" if Split(split) is Split.TRAIN else f"overlap_{Split(split)}.json"
+        return self.view_dir(dose, view) / name
+
+    def spacing_figure(self, dose: float, view: str, split: Split | str) -> Path:
+        name = "spacing.png" if Split(split) is Split.TRAIN else f"spacing_{Split(split)}.png"
+        return self.view_dir(dose, view) / name

@@ -1,0 +1,49 @@
+"""The run manifest: resolved config, package versions, seeds and content hashes."""
+
+from __future__ import annotations
+
+import platform
+from importlib import metadata
+from typing import Any
+
+from pydantic import BaseModel
+
+from ptystudy.config import StudyConfig
+from ptystudy.records import FileRecord
+
+PACKAGES = ("ptystudy", "numpy", "scipy", "prefect", "pydantic", "matplotlib", "scikit-image", "h5py")
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the packages the study's numbers depend on."""
+    versions = {"python": platform.python_version()}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = "not installed"
+    return versions
+
+
+def output_hashes(records: list[BaseModel]) -> dict[str, str]:
+    """Every file named by the records (at any depth) -> its sha256."""
+    hashes: dict[str, str] = {}
+    for record in records:
+        for value in record.__dict__.values():
+            if isinstance(value, FileRecord):
+                hashes[value.path] = value.sha256
+    return dict(sorted(hashes.items()))
+
+
+def build_manifest(config: StudyConfig, records: list[BaseModel]) -> dict[str, Any]:
+    """The ``manifest.json`` payload (DESIGN §10)."""
+    inputs = {}
+    if config.scan.object_file:
+        inputs[config.scan.object_file] = FileRecord.of(config.scan.object_file).sha256
+    return {
+        "config": config.model_dump(mode="json"),
+        "seeds": config.seeds.model_dump(),
+        "versions": package_versions(),
+        "inputs": inputs,
+        "outputs": output_hashes(records),
+    }

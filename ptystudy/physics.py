@@ -1,0 +1,253 @@
+"""Physics conventions and the forward model shared by every phase (DESIGN §3).
+
+Conventions
+-----------
+- Arrays are indexed ``[row, col] = [y, x]``, origin at the top left.
+- A position is a patch centre in object pixels, ``x`` = column, ``y`` = row. For an
+  even patch size ``N`` the patch at integer centre ``(y, x)`` covers rows
+  ``y - N/2 .. y + N/2 - 1`` and columns ``x - N/2 .. x + N/2 - 1`` (so its geometric
+  centre lies at ``(y - 0.5, x - 0.5)`` in pixel-centre coordinates; only the pty-chi
+  adapter needs that fact).
+- Exit wave ``psi = P * O[patch]``; far field ``A = |fftshift(fft2(psi))| / N``, which is
+  unitary: ``sum(A**2) == sum(|psi|**2)``.
+- Expected counts ``lambda = s**2 * A**2`` with one scale ``s`` per dataset chosen so that
+  the mean over patterns of ``sum(lambda)`` equals the dose (photons per pattern).
+- Stored ``diffraction`` is ``sqrt(counts)`` (float32, fftshifted); ``diffraction**2``
+  gives the counts back exactly.
+- Phase is in radians.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy import ndimage
+
+
+def patch_slices(y: int, x: int, patch_size: int) -> tuple[slice, slice]:
+    """Row and column slices of the ``patch_size`` patch centred at integer ``(y, x)``."""
+    half = patch_size // 2
+    return slice(y - half, y - half + patch_size), slice(x - half, x - half + patch_size)
+
+
+def extract_patches(
+    obj: np.ndarray, ycoords: np.ndarray, xcoords: np.ndarray, patch_size: int
+) -> np.ndarray:
+    """Cut ``(n, N, N)`` patches of ``obj`` centred at integer positions.
+
+    Parameters
+    ----------
+    obj : (H, W) array, the object.
+    ycoords, xcoords : (n,) integer-valued arrays, patch centres in object pixels.
+    patch_size : N, even.
+
+    Returns
+    -------
+    (n, N, N) array of ``obj``'s dtype.
+
+    Raises
+    ------
+    ValueError
+        If a position is not an integer or its patch leaves the object.
+    """
+    ys = _as_integer_positions(ycoords, "ycoords")
+    xs = _as_integer_positions(xcoords, "xcoords")
+    check_positions_inside(ys, xs, obj.shape, patch_size)
+    half = patch_size // 2
+    offsets = np.arange(patch_size) - half
+    rows = (ys[:, None] + offsets[None, :])[:, :, None]
+    cols = (xs[:, None] + offsets[None, :])[:, None, :]
+    return obj[rows, cols]
+
+
+def check_positions_inside(
+    ycoords: np.ndarray, xcoords: np.ndarray, shape: tuple[int, int], patch_size: int
+) -> None:
+    """Raise ``ValueError`` naming the first position whose patch leaves an object of ``shape``."""
+    half = patch_size // 2
+    height, width = shape
+    outside = (
+        (ycoords < half)
+        | (xcoords < half)
+        | (ycoords + patch_size - half > height)
+        | (xcoords + patch_size - half > width)
+    )
+    if np.any(outside):
+        i = int(np.flatnonzero(outside)[0])
+        raise ValueError(
+            f"{int(outside.sum())} position(s) put their {patch_size}x{patch_size} patch outside "
+            f"the {height}x{width} object, first index {i} at (y={ycoords[i]}, x={xcoords[i]}); "
+            f"centres must lie in y in [{half}, {height - patch_size + half}], "
+            f"x in [{half}, {width - patch_size + half}]"
+        )
+
+
+def _as_integer_positions(coords: np.ndarray, name: str) -> np.ndarray:
+    coords = np.asarray(coords)
+    rounded = np.rint(coords)
+    if not np.array_equal(rounded, coords):
+        raise ValueError(f"{name} must be integer pixel positions, got e.g. {coords.ravel()[:3]}")
+    return rounded.astype(np.int64)
+
+
+def far_field_amplitude(probe: np.ndarray, object_patches: np.ndarray) -> np.ndarray:
+    """Unitary far-field amplitude of the exit waves ``probe * object_patches``.
+
+    Parameters
+    ----------
+    probe : (N, N) complex, the probe.
+    object_patches : (n, N, N) complex, object patches.
+
+    Returns
+    -------
+    (n, N, N) float32, ``|fftshift(fft2(psi))| / N`` with zero frequency at ``[N/2, N/2]``.
+    """
+    patch_size = probe.shape[-1]
+    wave = probe[None, :, :] * object_patches
+    spectrum = np.fft.fft2(wave, axes=(-2, -1))
+    spectrum = np.fft.fftshift(spectrum, axes=(-2, -1))
+    return (np.abs(spectrum) / patch_size).astype(np.float32)
+
+
+def dose_scale(amplitude: np.ndarray, dose: float) -> float:
+    """Scale ``s`` such that the mean over patterns of ``sum(s**2 * amplitude**2)`` is ``dose``.
+
+    amplitude : (n, N, N) float, noiseless far-field amplitudes. dose : photons per pattern.
+    """
+    if dose <= 0:
+        raise ValueError(f"dose must be > 0 photons per pattern, got {dose}")
+    power = float(np.mean(np.sum(amplitude.astype(np.float64) ** 2, axis=(-2, -1))))
+    if power <= 0:
+        raise ValueError("the far field carries no power: probe or object is zero")
+    return float(np.sqrt(dose / power))
+
+
+def sample_counts(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Poisson photon counts with mean ``expected`` (n, N, N); returns float32 integers."""
+    return rng.poisson(expected.astype(np.float64)).astype(np.float32)
+
+
+def probe_diameter_px(probe: np.ndarray, energy_fraction: float = 0.9) -> float:
+    """Diameter (pixels) of the centred disc holding ``energy_fraction`` of ``|probe|**2``.
+
+    The disc is centred on the intensity centroid; the radius is interpolated between
+    pixel radii, so the result is continuous in the probe.
+    """
+    if not 0 < energy_fraction < 1:
+        raise ValueError(f"energy_fraction must be in (0, 1), got {energy_fraction}")
+    intensity = np.abs(probe.astype(np.complex128)) ** 2
+    total = intensity.sum()
+    if total <= 0:
+        raise ValueError("the probe is zero everywhere")
+    rows, cols = np.indices(intensity.shape)
+    cy = (rows * intensity).sum() / total
+    cx = (cols * intensity).sum() / total
+    radius = np.hypot(rows - cy, cols - cx).ravel()
+    order = np.argsort(radius)
+    cumulative = np.cumsum(intensity.ravel()[order]) / total
+    return float(2 * np.interp(energy_fraction, cumulative, radius[order]))
+
+
+def make_probe(patch_size: int, diameter_fraction: float) -> np.ndarray:
+    """Built-in probe: a Fresnel-defocused circular aperture (DESIGN §3).
+
+    A soft-edged disc of diameter ``diameter_fraction * N`` with a converging (curved)
+    phase is propagated a short Fresnel distance, which rings its edge. The footprint
+    diameter measured by ``probe_diameter_px`` comes out close to the disc's.
+
+    Returns
+    -------
+    (N, N) complex64, normalised to ``sum(|P|**2) == 1``.
+    """
+    if patch_size < 8 or patch_size % 2:
+        raise ValueError(f"patch_size must be even and >= 8, got {patch_size}")
+    if not 0.1 <= diameter_fraction <= 0.7:
+        raise ValueError(f"diameter_fraction must be in [0.1, 0.7], got {diameter_fraction}")
+    coords = np.arange(patch_size) - patch_size / 2
+    yy, xx = np.meshgrid(coords, coords, indexing="ij")
+    r = np.hypot(yy, xx)
+    radius = diameter_fraction * patch_size / 2
+    aperture = 0.5 * (1 - np.tanh((r - radius) / 0.8))
+    curvature = np.pi * (r / radius) ** 2
+    wave = aperture * np.exp(1j * curvature)
+    freq = np.fft.fftfreq(patch_size)
+    ky, kx = np.meshgrid(freq, freq, indexing="ij")
+    fresnel_number = 8.0  # radius**2 / (wavelength * distance), both in pixels
+    propagator = np.exp(-1j * np.pi * (radius**2 / fresnel_number) * (ky**2 + kx**2))
+    probe = np.fft.ifft2(np.fft.fft2(wave) * propagator)
+    probe /= np.sqrt(np.sum(np.abs(probe) ** 2))
+    return probe.astype(np.complex64)
+
+
+def make_object(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """Built-in ground-truth object with features at many scales (DESIGN §3).
+
+    Amplitude and phase are independent mixes of smooth multi-octave noise and sharp
+    random discs and bars, so FRC and MS-SSIM have content at every frequency.
+
+    Returns
+    -------
+    (H, W) complex64; amplitude in [0.3, 1.0], phase in [-pi/2, pi/2] radians.
+    """
+    height, width = shape
+    if height < 16 or width < 16:
+        raise ValueError(f"object shape must be at least 16x16, got {shape}")
+    amplitude = 0.3 + 0.7 * _texture(shape, rng)
+    phase = np.pi * (_texture(shape, rng) - 0.5)
+    return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+
+
+def _texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
+    """A (H, W) float64 field in [0, 1]: octaves of smoothed noise plus sharp shapes."""
+    height, width = shape
+    field = np.zeros(shape)
+    for sigma in (1.0, 2.0, 4.0, 8.0, 16.0):
+        octave = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
+        field += sigma**0.5 * octave / octave.std()
+    field = _unit_range(field)
+    rows, cols = np.indices(shape)
+    n_shapes = max(4, height * width // 400)
+    for _ in range(n_shapes):
+        cy, cx = rng.uniform(0, height), rng.uniform(0, width)
+        size = rng.uniform(1.5, max(2.0, min(shape) / 8))
+        level = rng.uniform(0, 1)
+        if rng.uniform() < 0.5:
+            inside = np.hypot(rows - cy, cols - cx) < size
+        else:
+            inside = (np.abs(rows - cy) < size / 3) & (np.abs(cols - cx) < size * 1.5)
+        field[inside] = 0.4 * field[inside] + 0.6 * level
+    return _unit_range(field)
+
+
+def _unit_range(field: np.ndarray) -> np.ndarray:
+    low, high = field.min(), field.max()
+    return (field - low) / (high - low)
+
+
+def raster_positions(
+    shape: tuple[int, int],
+    patch_size: int,
+    step_px: int,
+    jitter_px: int,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Jittered raster pool of integer patch centres that keep every patch inside ``shape``.
+
+    Returns ``(ycoords, xcoords)``, each (n,) float64 in object pixels, row-major order.
+    """
+    if step_px < 1:
+        raise ValueError(f"step_px must be >= 1, got {step_px}")
+    if jitter_px < 0 or 2 * jitter_px >= step_px:
+        raise ValueError(f"jitter_px must be in [0, step_px/2), got {jitter_px} with step {step_px}")
+    half = patch_size // 2
+    height, width = shape
+    y_max, x_max = height - patch_size + half, width - patch_size + half
+    if y_max < half or x_max < half:
+        raise ValueError(f"a {patch_size}x{patch_size} patch does not fit a {height}x{width} object")
+    ys, xs = np.meshgrid(
+        np.arange(half, y_max + 1, step_px), np.arange(half, x_max + 1, step_px), indexing="ij"
+    )
+    ys, xs = ys.ravel(), xs.ravel()
+    if jitter_px:
+        ys = np.clip(ys + rng.integers(-jitter_px, jitter_px + 1, ys.size), half, y_max)
+        xs = np.clip(xs + rng.integers(-jitter_px, jitter_px + 1, xs.size), half, x_max)
+    return ys.astype(np.float64), xs.astype(np.float64)

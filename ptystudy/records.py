@@ -1,0 +1,70 @@
+"""Small records that phases hand each other: paths, content hashes, counts, seconds.
+
+Arrays never travel between tasks; they live in files, and a record names the file and
+its sha256, so a cache keyed on records notices a regenerated file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict
+
+from ptystudy.errors import ContractError
+from ptystudy.files import sha256_file
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class FileRecord(_Record):
+    """A file written by a phase and its content hash."""
+
+    path: str
+    sha256: str
+
+    @classmethod
+    def of(cls, path: Path) -> FileRecord:
+        return cls(path=str(path), sha256=sha256_file(path))
+
+    def verified(self) -> Path:
+        """The path, after checking the file still holds what was written.
+
+        Raises ContractError if the file is gone or changed since (rerun with --fresh).
+        """
+        path = Path(self.path)
+        if not path.is_file():
+            raise ContractError(f"{path}: file not found (deleted since it was written? rerun with --fresh)")
+        if sha256_file(path) != self.sha256:
+            raise ContractError(f"{path}: content changed since it was written (rerun with --fresh)")
+        return path
+
+
+class ScanRecord(_Record):
+    """Phase C output for one dose and split."""
+
+    dose: float
+    split: str
+    file: FileRecord
+    n_patterns: int
+    mean_counts_per_pattern: float
+    scale: float
+    probe_diameter_px: float
+    seconds: float
+
+
+class ViewRecord(_Record):
+    """Phase D output for one dose, view and split."""
+
+    dose: float
+    view: str
+    split: str
+    file: FileRecord
+    overlap_file: FileRecord
+    spacing_figure: FileRecord
+    n_positions: int
+    n_groups: int
+    min_spacing_px: float
+    measured_overlap: float
+    seconds: float

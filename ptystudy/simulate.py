@@ -1,0 +1,223 @@
+"""Phase C: simulate one scan per dose and split it into train and test (DESIGN §3).
+
+The object, probe and position pool depend only on the simulation seed, so every dose
+sees the same specimen and scan; the Poisson draws are seeded per dose.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ptystudy import physics
+from ptystudy.config import ScanConfig, Seeds
+from ptystudy.contract import SCHEMA_VERSION, Scan, mean_counts
+from ptystudy.errors import ContractError
+from ptystudy.files import sha256_file
+from ptystudy.layout import Split
+
+logger = logging.getLogger(__name__)
+
+_CHUNK_PATTERNS = 256
+
+
+@dataclass(frozen=True)
+class Specimen:
+    """What is scanned: the object, the probe, and where they came from.
+
+    obj : (H, W) complex64. probe : (N, N) complex64. provenance : JSON-able description.
+    """
+
+    obj: np.ndarray
+    probe: np.ndarray
+    provenance: dict[str, Any]
+
+    @property
+    def probe_diameter_px(self) -> float:
+        return physics.probe_diameter_px(self.probe)
+
+
+def make_specimen(config: ScanConfig, seeds: Seeds) -> Specimen:
+    """The built-in object and probe, or the user's NPZ (``config.object_file``)."""
+    size = config.patch_size_px
+    if config.object_file is None:
+        rng = np.random.default_rng(seeds.simulation)
+        obj = physics.make_object(config.object_shape_px, rng)
+        provenance = {"object": f"built-in synthetic object, seed {seeds.simulation}"}
+        probe = physics.make_probe(size, config.probe_diameter_fraction)
+        provenance["probe"] = f"built-in defocused aperture, diameter fraction {config.probe_diameter_fraction}"
+        return Specimen(obj, probe, provenance)
+    path = Path(config.object_file)
+    obj, probe = load_user_specimen(path, size)
+    provenance = {"object": str(path), "object_sha256": sha256_file(path)}
+    if probe is None:
+        probe = physics.make_probe(size, config.probe_diameter_fraction)
+        provenance["probe"] = f"built-in defocused aperture, diameter fraction {config.probe_diameter_fraction}"
+    else:
+        provenance["probe"] = f"probeGuess of {path}"
+    return Specimen(obj, probe, provenance)
+
+
+def load_user_specimen(path: Path, patch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read ``objectGuess`` (and ``probeGuess`` if present) from a user's NPZ.
+
+    Returns ``(obj, probe)``: (H, W) complex64 and (N, N) complex64 or None.
+
+    Raises
+    ------
+    ContractError
+        Naming the file: missing key, pickled or non-complex arrays, wrong shapes,
+        non-finite values, a zero object, or a probe larger than the object.
+    """
+    if not path.is_file():
+        raise ContractError(f"{path}: object file not found")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {key: npz[key] for key in npz.files if key in ("objectGuess", "probeGuess")}
+    except ValueError as err:
+        raise ContractError(f"{path}: holds a pickled object array, which is not allowed ({err})") from err
+    except (OSError, EOFError) as err:
+        raise ContractError(f"{path}: not a readable NPZ file ({err})") from err
+    if "objectGuess" not in arrays:
+        raise ContractError(f"{path}: missing key objectGuess")
+    obj = _complex_array(path, "objectGuess", arrays["objectGuess"], ndim=2)
+    probe = arrays.get("probeGuess")
+    if probe is not None:
+        probe = _complex_array(path, "probeGuess", probe, ndim=2)
+        if probe.shape != (patch_size, patch_size):
+            if probe.shape[0] > obj.shape[0] or probe.shape[1] > obj.shape[1]:
+                raise ContractError(f"{path}: probeGuess {probe.shape} is larger than objectGuess {obj.shape}")
+            raise ContractError(
+                f"{path}: probeGuess must be ({patch_size}, {patch_size}) to match patch_size_px, "
+                f"got {probe.shape}"
+            )
+        if not np.any(probe):
+            raise ContractError(f"{path}: probeGuess is zero everywhere")
+    if min(obj.shape) < 2 * patch_size:
+        raise ContractError(
+            f"{path}: objectGuess {obj.shape} is too small for {patch_size}x{patch_size} patches "
+            f"(need at least {2 * patch_size} pixels a side)"
+        )
+    if not np.any(obj):
+        raise ContractError(f"{path}: objectGuess is zero everywhere")
+    return obj, probe
+
+
+def _complex_array(path: Path, key: str, array: np.ndarray, *, ndim: int) -> np.ndarray:
+    if array.dtype.kind != "c":
+        raise ContractError(f"{path}: {key} must be complex, got {array.dtype}")
+    if array.ndim != ndim:
+        raise ContractError(f"{path}: {key} must be {ndim}-D, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ContractError(f"{path}: {key} holds non-finite values (NaN or inf)")
+    return array.astype(np.complex64)
+
+
+def position_pool(config: ScanConfig, seeds: Seeds, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """The seeded jittered-raster position pool shared by every dose: (ycoords, xcoords)."""
+    rng = np.random.default_rng([seeds.simulation, 1])
+    return physics.raster_positions(
+        shape, config.patch_size_px, config.scan_step_px, config.scan_jitter_px, rng
+    )
+
+
+def split_rows(height: int, patch_size: int, train_fraction: float) -> tuple[int, int, int]:
+    """The y cut and the centre limits of each split (DESIGN §2).
+
+    Returns ``(cut_row, train_y_max, test_y_min)``: train patches lie wholly above row
+    ``cut_row`` (centres ``y <= train_y_max``), test patches wholly below it
+    (``y >= test_y_min``); the band between is the guard, so no object pixel is seen
+    by both splits.
+    """
+    half = patch_size // 2
+    cut_row = int(round(height * train_fraction))
+    return cut_row, cut_row - (patch_size - half), cut_row + half
+
+
+def far_field(specimen: Specimen, ycoords: np.ndarray, xcoords: np.ndarray) -> np.ndarray:
+    """Noiseless far-field amplitudes (n, N, N) float32 of every position, in chunks."""
+    size = specimen.probe.shape[0]
+    amplitude = np.empty((ycoords.size, size, size), dtype=np.float32)
+    for start in range(0, ycoords.size, _CHUNK_PATTERNS):
+        stop = start + _CHUNK_PATTERNS
+        patches = physics.extract_patches(specimen.obj, ycoords[start:stop], xcoords[start:stop], size)
+        amplitude[start:stop] = physics.far_field_amplitude(specimen.probe, patches)
+    return amplitude
+
+
+def sample_diffraction(amplitude: np.ndarray, dose: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
+    """Poisson-sample counts at ``dose`` and return ``(sqrt(counts) float32, scale s)``."""
+    scale = physics.dose_scale(amplitude, dose)
+    diffraction = np.empty_like(amplitude)
+    for start in range(0, amplitude.shape[0], _CHUNK_PATTERNS):
+        block = amplitude[start : start + _CHUNK_PATTERNS]
+        counts = physics.sample_counts(scale**2 * block.astype(np.float64) ** 2, rng)
+        diffraction[start : start + _CHUNK_PATTERNS] = np.sqrt(counts)
+    return diffraction, scale
+
+
+def simulate_dose(config: ScanConfig, seeds: Seeds, dose: float) -> dict[Split, Scan]:
+    """Simulate the scan at ``dose`` photons per pattern and split it along y.
+
+    Returns the train and test ``Scan`` of this dose, with JSON metadata (dose, scale,
+    measured counts, seeds, provenance, split geometry). Same config and seeds give
+    bit-identical arrays.
+
+    Raises
+    ------
+    ValueError
+        If a split would hold no position.
+    ContractError
+        If the user's object file is broken.
+    """
+    specimen = make_specimen(config, seeds)
+    size = config.patch_size_px
+    ycoords, xcoords = position_pool(config, seeds, specimen.obj.shape)
+    cut_row, train_y_max, test_y_min = split_rows(specimen.obj.shape[0], size, config.train_fraction)
+    members = {Split.TRAIN: np.flatnonzero(ycoords <= train_y_max), Split.TEST: np.flatnonzero(ycoords >= test_y_min)}
+    for split, index in members.items():
+        if index.size == 0:
+            raise ValueError(
+                f"the {split} split holds no position: object height {specimen.obj.shape[0]} px, "
+                f"cut at row {cut_row}, patch {size} px; enlarge the object or move train_fraction"
+            )
+    amplitude = far_field(specimen, ycoords, xcoords)
+    rng = np.random.default_rng([seeds.simulation, int(dose)])
+    diffraction, scale = sample_diffraction(amplitude, dose, rng)
+    logger.info(
+        "dose %g: %d patterns, scale %.4g, measured %.1f photons per pattern",
+        dose, ycoords.size, scale, mean_counts(diffraction),
+    )
+    common = {
+        "schema_version": SCHEMA_VERSION,
+        "dose": float(dose),
+        "scale": scale,
+        "probe_diameter_px": specimen.probe_diameter_px,
+        "seeds": seeds.model_dump(),
+        "provenance": specimen.provenance,
+        "pool_size": int(ycoords.size),
+        "pool_mean_counts_per_pattern": mean_counts(diffraction),
+        "cut_row": cut_row,
+        "guard_centre_rows": [train_y_max + 1, test_y_min - 1],
+    }
+    return {
+        split: Scan(
+            diffraction=diffraction[index],
+            ycoords=ycoords[index],
+            xcoords=xcoords[index],
+            probe=specimen.probe,
+            obj=specimen.obj,
+            scan_index=index.astype(np.int64),
+            metadata={
+                **common,
+                "split": str(split),
+                "n_patterns": int(index.size),
+                "mean_counts_per_pattern": mean_counts(diffraction[index]),
+            },
+        )
+        for split, index in members.items()
+    }

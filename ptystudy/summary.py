@@ -1,0 +1,99 @@
+"""Counting a study's outcome: which conditions succeeded, which failed, where and why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ptystudy.plan import Condition
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A condition that failed in ``phase`` with ``error``."""
+
+    condition: Condition
+    phase: str
+    error: str
+
+
+@dataclass
+class PhaseTally:
+    """Task outcomes of one phase."""
+
+    tasks: int = 0
+    succeeded: int = 0
+    cached: int = 0
+    failed: int = 0
+
+
+@dataclass
+class StudyLedger:
+    """Outcome of every condition and task of one study run.
+
+    A condition fails with the first phase that fails for it; later phases skip it.
+    """
+
+    conditions: list[Condition]
+    failures: dict[Condition, Failure] = field(default_factory=dict)
+    phases: dict[str, PhaseTally] = field(default_factory=dict)
+
+    def alive(self, condition: Condition) -> bool:
+        return condition not in self.failures
+
+    def record_task(self, phase: str, *, ok: bool, cached: bool) -> None:
+        tally = self.phases.setdefault(phase, PhaseTally())
+        tally.tasks += 1
+        tally.succeeded += ok
+        tally.cached += ok and cached
+        tally.failed += not ok
+
+    def fail(self, condition: Condition, phase: str, error: str) -> None:
+        """Mark ``condition`` failed, keeping the first failure's phase and reason."""
+        self.failures.setdefault(condition, Failure(condition, phase, error))
+
+    def summary(self) -> dict[str, Any]:
+        """The ``report/summary.json`` payload (DESIGN §10) plus per-phase task counts."""
+        n_failed = len(self.failures)
+        return {
+            "n_conditions": len(self.conditions),
+            "n_executed": len(self.conditions),
+            "n_success": len(self.conditions) - n_failed,
+            "n_failed": n_failed,
+            "failures": [
+                {
+                    "dose": failure.condition.dose,
+                    "view": failure.condition.view,
+                    "split": failure.condition.split,
+                    "phase": failure.phase,
+                    "error": failure.error,
+                }
+                for failure in sorted(self.failures.values(), key=lambda f: f.condition)
+            ],
+            "phases": {name: vars(tally).copy() for name, tally in self.phases.items()},
+        }
+
+
+def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
+    """A short markdown report of the counts, the task tally and each failure's reason."""
+    lines = [
+        f"# {title}",
+        "",
+        f"- conditions (dose x view x split): **{summary['n_conditions']}**",
+        f"- executed: **{summary['n_executed']}**",
+        f"- succeeded: **{summary['n_success']}**",
+        f"- failed: **{summary['n_failed']}**",
+        "",
+        "| phase | tasks | succeeded | of which cached | failed |",
+        "|---|---|---|---|---|",
+    ]
+    for name, tally in summary["phases"].items():
+        lines.append(f"| {name} | {tally['tasks']} | {tally['succeeded']} | {tally['cached']} | {tally['failed']} |")
+    if summary["failures"]:
+        lines += ["", "## Failures", "", "| dose | view | split | phase | error |", "|---|---|---|---|---|"]
+        for failure in summary["failures"]:
+            error = failure["error"].replace("|", "\\|").replace("\n", " ")
+            lines.append(
+                f"| {failure['dose']:g} | {failure['view']} | {failure['split']} | {failure['phase']} | {error} |"
+            )
+    return "\n".join(lines) + "\n"
