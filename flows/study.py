@@ -23,7 +23,6 @@ from prefect import flow, get_run_logger  # noqa: E402
 from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
 from prefect.futures import PrefectFuture  # noqa: E402
 
-from flows._quiet import quiet_server_shutdown  # noqa: E402
 from ptystudy.config import ConfigError, StudyConfig, parse_override, resolve_config  # noqa: E402
 from ptystudy.errors import InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
@@ -56,7 +55,10 @@ def study(
     diameter = check_plan(config)
     logger.info(
         "%s profile: %d conditions, probe footprint D = %.1f px, output in %s",
-        config.profile, len(conditions(config)), diameter, layout.root,
+        config.profile,
+        len(conditions(config)),
+        diameter,
+        layout.root,
     )
     ledger = StudyLedger(conditions(config))
     scans = run_simulation(config, layout, ledger, fresh=fresh)
@@ -161,7 +163,11 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="run directory (default runs/<profile>)")
     parser.add_argument("--fresh", action="store_true", help="ignore cached results and recompute")
     parser.add_argument(
-        "--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
         help="override one field, e.g. --set scan.doses=[1000,100000]",
     )
     return parser
@@ -176,11 +182,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {err}", file=sys.stderr)
         return 2
     out = str(Path(args.out or f"runs/{args.profile}").resolve())
-    with quiet_server_shutdown():
-        state = study(
-            profile=args.profile, config_file=args.config_file, out=out,
-            fresh=args.fresh, overrides=overrides, return_state=True,
-        )
+    state = study(
+        profile=args.profile,
+        config_file=args.config_file,
+        out=out,
+        fresh=args.fresh,
+        overrides=overrides,
+        return_state=True,
+    )
     summary_path = RunLayout(Path(out)).report_dir / "summary.json"
     if not summary_path.is_file():
         print(f"error: the study stopped before publishing: {state.message}", file=sys.stderr)
@@ -195,7 +204,10 @@ def format_counts(summary: dict[str, Any], out: str) -> str:
         f"study finished: {summary['n_conditions']} conditions, {summary['n_executed']} executed, "
         f"{summary['n_success']} succeeded, {summary['n_failed']} failed",
     ]
-    lines += [f"  failed: dose {f['dose']:g} {f['view']} {f['split']} in {f['phase']}: {f['error']}" for f in summary["failures"]]
+    lines += [
+        f"  failed: dose {f['dose']:g} {f['view']} {f['split']} in {f['phase']}: {f['error']}"
+        for f in summary["failures"]
+    ]
     lines.append(f"results: {out}")
     return "\n".join(lines)
 

@@ -81,8 +81,7 @@ class ScanConfig(_Frozen):
     def _jitter_below_half_step(self) -> ScanConfig:
         if 2 * self.scan_jitter_px >= self.scan_step_px:
             raise ValueError(
-                f"scan_jitter_px ({self.scan_jitter_px}) must be below half of "
-                f"scan_step_px ({self.scan_step_px})"
+                f"scan_jitter_px ({self.scan_jitter_px}) must be below half of scan_step_px ({self.scan_step_px})"
             )
         return self
 
@@ -90,9 +89,7 @@ class ScanConfig(_Frozen):
 class ViewConfig(_Frozen):
     """Phase D: overlap views and gs2 groups."""
 
-    overlaps: dict[str, float] = Field(
-        default_factory=lambda: {"dense": 0.7, "sparse": 0.2}, min_length=1
-    )
+    overlaps: dict[str, float] = Field(default_factory=lambda: {"dense": 0.7, "sparse": 0.2}, min_length=1)
     """View name -> nominal linear overlap f; minimum spacing S = (1 - f) * D."""
     neighbours: int = Field(7, ge=1, le=32)
     """K: nearest neighbours a gs2 group draws its members from."""
@@ -114,13 +111,10 @@ class ViewConfig(_Frozen):
     @model_validator(mode="after")
     def _groups_fit(self) -> ViewConfig:
         if self.group_size - 1 > self.neighbours:
-            raise ValueError(
-                f"group_size - 1 ({self.group_size - 1}) cannot exceed neighbours ({self.neighbours})"
-            )
+            raise ValueError(f"group_size - 1 ({self.group_size - 1}) cannot exceed neighbours ({self.neighbours})")
         if self.min_positions < self.neighbours + 1:
             raise ValueError(
-                f"min_positions ({self.min_positions}) must be at least neighbours + 1 "
-                f"({self.neighbours + 1})"
+                f"min_positions ({self.min_positions}) must be at least neighbours + 1 ({self.neighbours + 1})"
             )
         return self
 

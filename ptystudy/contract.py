@@ -77,10 +77,15 @@ class Scan:
         return np.rint(self.diffraction.astype(np.float64) ** 2).astype(np.float32)
 
 
+def pattern_totals(diffraction: np.ndarray) -> np.ndarray:
+    """(n,) float64 total photon count of each pattern, from sqrt(counts) amplitudes."""
+    squared = np.square(diffraction, dtype=np.float32)
+    return np.rint(squared).sum(axis=(-2, -1), dtype=np.float64)
+
+
 def mean_counts(diffraction: np.ndarray) -> float:
     """Mean over patterns of the total photon count, from sqrt(counts) amplitudes."""
-    counts = np.rint(diffraction.astype(np.float64) ** 2)
-    return float(counts.sum(axis=(-2, -1)).mean())
+    return float(pattern_totals(diffraction).mean())
 
 
 def write_scan(path: Path, scan: Scan) -> Path:
@@ -133,6 +138,8 @@ def load_scan(path: Path, *, require_groups: bool = False) -> Scan:
 def _read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ContractError(f"{path}: file not found")
+    if not zipfile.is_zipfile(path):
+        raise ContractError(f"{path}: not a readable NPZ file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {key: npz[key] for key in npz.files}
@@ -193,9 +200,7 @@ def _check_shapes(scan: Scan, path: Path) -> None:
     if scan.probe.shape != (size, size):
         raise ContractError(f"{path}: probeGuess must be ({size}, {size}), got {scan.probe.shape}")
     if scan.obj.ndim != 2 or min(scan.obj.shape) < size:
-        raise ContractError(
-            f"{path}: objectGuess must be (H, W) with H, W >= N = {size}, got {scan.obj.shape}"
-        )
+        raise ContractError(f"{path}: objectGuess must be (H, W) with H, W >= N = {size}, got {scan.obj.shape}")
     if scan.groups is not None:
         if scan.groups.ndim != 2 or scan.groups.shape[0] < 1:
             raise ContractError(f"{path}: groups must be (n_groups, C), got {scan.groups.shape}")
@@ -217,10 +222,9 @@ def _check_values(scan: Scan, path: Path) -> None:
     negative = scan.diffraction < 0
     if negative.any():
         raise ContractError(
-            f"{path}: diffraction holds {int(negative.sum())} negative value(s); "
-            "counts must be non-negative"
+            f"{path}: diffraction holds {int(negative.sum())} negative value(s); counts must be non-negative"
         )
-    squared = scan.diffraction.astype(np.float64) ** 2
+    squared = np.square(scan.diffraction, dtype=np.float32)
     off_integer = np.abs(squared - np.rint(squared)) > 1e-3 + 1e-6 * squared
     if off_integer.any():
         raise ContractError(
@@ -230,10 +234,7 @@ def _check_values(scan: Scan, path: Path) -> None:
     half = scan.patch_size // 2
     height, width = scan.obj.shape
     outside = (
-        (scan.ycoords < half)
-        | (scan.xcoords < half)
-        | (scan.ycoords > height - half)
-        | (scan.xcoords > width - half)
+        (scan.ycoords < half) | (scan.xcoords < half) | (scan.ycoords > height - half) | (scan.xcoords > width - half)
     )
     if outside.any():
         i = int(np.flatnonzero(outside)[0])
@@ -260,11 +261,7 @@ def _check_metadata(scan: Scan, path: Path) -> None:
     recorded = float(metadata["mean_counts_per_pattern"])
     measured = mean_counts(scan.diffraction)
     if not np.isclose(measured, recorded, rtol=1e-9, atol=1e-9):
-        hint = (
-            " (diffraction looks like intensities, not amplitudes sqrt(counts))"
-            if measured > recorded
-            else ""
-        )
+        hint = " (diffraction looks like intensities, not amplitudes sqrt(counts))" if measured > recorded else ""
         raise ContractError(
             f"{path}: mean sum(diffraction**2) per pattern is {measured:.6g} photons but the "
             f"metadata records {recorded:.6g}{hint}"

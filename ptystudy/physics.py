@@ -20,6 +20,7 @@ Conventions
 from __future__ import annotations
 
 import numpy as np
+import scipy.fft
 from scipy import ndimage
 
 
@@ -29,9 +30,7 @@ def patch_slices(y: int, x: int, patch_size: int) -> tuple[slice, slice]:
     return slice(y - half, y - half + patch_size), slice(x - half, x - half + patch_size)
 
 
-def extract_patches(
-    obj: np.ndarray, ycoords: np.ndarray, xcoords: np.ndarray, patch_size: int
-) -> np.ndarray:
+def extract_patches(obj: np.ndarray, ycoords: np.ndarray, xcoords: np.ndarray, patch_size: int) -> np.ndarray:
     """Cut ``(n, N, N)`` patches of ``obj`` centred at integer positions.
 
     Parameters
@@ -59,9 +58,7 @@ def extract_patches(
     return obj[rows, cols]
 
 
-def check_positions_inside(
-    ycoords: np.ndarray, xcoords: np.ndarray, shape: tuple[int, int], patch_size: int
-) -> None:
+def check_positions_inside(ycoords: np.ndarray, xcoords: np.ndarray, shape: tuple[int, int], patch_size: int) -> None:
     """Raise ``ValueError`` naming the first position whose patch leaves an object of ``shape``."""
     half = patch_size // 2
     height, width = shape
@@ -100,12 +97,22 @@ def far_field_amplitude(probe: np.ndarray, object_patches: np.ndarray) -> np.nda
     Returns
     -------
     (n, N, N) float32, ``|fftshift(fft2(psi))| / N`` with zero frequency at ``[N/2, N/2]``.
+
+    Notes
+    -----
+    For even N, ``fftshift(fft2(psi)) == fft2(psi * (-1)**(y + x))``; the checkerboard is
+    folded into the probe once, so no array is rolled.
     """
     patch_size = probe.shape[-1]
-    wave = probe[None, :, :] * object_patches
-    spectrum = np.fft.fft2(wave, axes=(-2, -1))
-    spectrum = np.fft.fftshift(spectrum, axes=(-2, -1))
-    return (np.abs(spectrum) / patch_size).astype(np.float32)
+    if patch_size % 2:
+        raise ValueError(f"the patch size must be even, got {patch_size}")
+    rows, cols = np.indices(probe.shape)
+    shifted_probe = (probe * np.where((rows + cols) % 2, -1, 1)).astype(np.complex64)
+    wave = shifted_probe[None, :, :] * object_patches.astype(np.complex64, copy=False)
+    spectrum = scipy.fft.fft2(wave, overwrite_x=True)
+    amplitude = np.abs(spectrum)
+    amplitude /= np.float32(patch_size)
+    return amplitude
 
 
 def dose_scale(amplitude: np.ndarray, dose: float) -> float:
@@ -115,15 +122,15 @@ def dose_scale(amplitude: np.ndarray, dose: float) -> float:
     """
     if dose <= 0:
         raise ValueError(f"dose must be > 0 photons per pattern, got {dose}")
-    power = float(np.mean(np.sum(amplitude.astype(np.float64) ** 2, axis=(-2, -1))))
+    power = float(np.mean(np.square(amplitude).sum(axis=(-2, -1), dtype=np.float64)))
     if power <= 0:
         raise ValueError("the far field carries no power: probe or object is zero")
     return float(np.sqrt(dose / power))
 
 
 def sample_counts(expected: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Poisson photon counts with mean ``expected`` (n, N, N); returns float32 integers."""
-    return rng.poisson(expected.astype(np.float64)).astype(np.float32)
+    """Poisson photon counts (int64, same shape) with mean ``expected``, photons."""
+    return rng.poisson(expected)
 
 
 def probe_diameter_px(probe: np.ndarray, energy_fraction: float = 0.9) -> float:
@@ -204,17 +211,22 @@ def _texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
         octave = ndimage.gaussian_filter(rng.standard_normal(shape), sigma, mode="wrap")
         field += sigma**0.5 * octave / octave.std()
     field = _unit_range(field)
-    rows, cols = np.indices(shape)
     n_shapes = max(4, height * width // 400)
     for _ in range(n_shapes):
         cy, cx = rng.uniform(0, height), rng.uniform(0, width)
         size = rng.uniform(1.5, max(2.0, min(shape) / 8))
         level = rng.uniform(0, 1)
-        if rng.uniform() < 0.5:
+        disc = rng.uniform() < 0.5
+        reach = int(np.ceil(1.5 * size)) + 1
+        y0, y1 = max(0, int(cy) - reach), min(height, int(cy) + reach + 1)
+        x0, x1 = max(0, int(cx) - reach), min(width, int(cx) + reach + 1)
+        rows, cols = np.mgrid[y0:y1, x0:x1]
+        if disc:
             inside = np.hypot(rows - cy, cols - cx) < size
         else:
             inside = (np.abs(rows - cy) < size / 3) & (np.abs(cols - cx) < size * 1.5)
-        field[inside] = 0.4 * field[inside] + 0.6 * level
+        window = field[y0:y1, x0:x1]
+        window[inside] = 0.4 * window[inside] + 0.6 * level
     return _unit_range(field)
 
 
@@ -243,9 +255,7 @@ def raster_positions(
     y_max, x_max = height - patch_size + half, width - patch_size + half
     if y_max < half or x_max < half:
         raise ValueError(f"a {patch_size}x{patch_size} patch does not fit a {height}x{width} object")
-    ys, xs = np.meshgrid(
-        np.arange(half, y_max + 1, step_px), np.arange(half, x_max + 1, step_px), indexing="ij"
-    )
+    ys, xs = np.meshgrid(np.arange(half, y_max + 1, step_px), np.arange(half, x_max + 1, step_px), indexing="ij")
     ys, xs = ys.ravel(), xs.ravel()
     if jitter_px:
         ys = np.clip(ys + rng.integers(-jitter_px, jitter_px + 1, ys.size), half, y_max)

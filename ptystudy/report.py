@@ -35,6 +35,8 @@ def plot_spacing_histogram(
     axes.axvline(diameter_px, color="black", linestyle=":", label=f"probe footprint D = {diameter_px:.1f} px")
     axes.set_xlabel("distance to nearest neighbour (object pixels)")
     axes.set_ylabel("positions")
-    axes.set_title(f"{title}\n{nn_distances_px.size} positions, measured overlap {measured_overlap:.2f}")
+    axes.set_title(
+        f"{title}\n{nn_distances_px.size} positions, mean disc overlap with nearest neighbour {measured_overlap:.2f}"
+    )
     axes.legend(fontsize=8)
     return save_figure(figure, path)

@@ -7,6 +7,10 @@ sees the same specimen and scan; the Poisson draws are seeded per dose.
 from __future__ import annotations
 
 import logging
+import os
+import zipfile
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -15,7 +19,7 @@ import numpy as np
 
 from ptystudy import physics
 from ptystudy.config import ScanConfig, Seeds
-from ptystudy.contract import SCHEMA_VERSION, Scan, mean_counts
+from ptystudy.contract import SCHEMA_VERSION, Scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
 from ptystudy.layout import Split
@@ -75,6 +79,8 @@ def load_user_specimen(path: Path, patch_size: int) -> tuple[np.ndarray, np.ndar
     """
     if not path.is_file():
         raise ContractError(f"{path}: object file not found")
+    if not zipfile.is_zipfile(path):
+        raise ContractError(f"{path}: not a readable NPZ file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {key: npz[key] for key in npz.files if key in ("objectGuess", "probeGuess")}
@@ -92,8 +98,7 @@ def load_user_specimen(path: Path, patch_size: int) -> tuple[np.ndarray, np.ndar
             if probe.shape[0] > obj.shape[0] or probe.shape[1] > obj.shape[1]:
                 raise ContractError(f"{path}: probeGuess {probe.shape} is larger than objectGuess {obj.shape}")
             raise ContractError(
-                f"{path}: probeGuess must be ({patch_size}, {patch_size}) to match patch_size_px, "
-                f"got {probe.shape}"
+                f"{path}: probeGuess must be ({patch_size}, {patch_size}) to match patch_size_px, got {probe.shape}"
             )
         if not np.any(probe):
             raise ContractError(f"{path}: probeGuess is zero everywhere")
@@ -120,9 +125,7 @@ def _complex_array(path: Path, key: str, array: np.ndarray, *, ndim: int) -> np.
 def position_pool(config: ScanConfig, seeds: Seeds, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """The seeded jittered-raster position pool shared by every dose: (ycoords, xcoords)."""
     rng = np.random.default_rng([seeds.simulation, 1])
-    return physics.raster_positions(
-        shape, config.patch_size_px, config.scan_step_px, config.scan_jitter_px, rng
-    )
+    return physics.raster_positions(shape, config.patch_size_px, config.scan_step_px, config.scan_jitter_px, rng)
 
 
 def split_rows(height: int, patch_size: int, train_fraction: float) -> tuple[int, int, int]:
@@ -139,25 +142,53 @@ def split_rows(height: int, patch_size: int, train_fraction: float) -> tuple[int
 
 
 def far_field(specimen: Specimen, ycoords: np.ndarray, xcoords: np.ndarray) -> np.ndarray:
-    """Noiseless far-field amplitudes (n, N, N) float32 of every position, in chunks."""
+    """Noiseless far-field amplitudes (n, N, N) float32 of every position, chunked over threads."""
     size = specimen.probe.shape[0]
     amplitude = np.empty((ycoords.size, size, size), dtype=np.float32)
-    for start in range(0, ycoords.size, _CHUNK_PATTERNS):
-        stop = start + _CHUNK_PATTERNS
-        patches = physics.extract_patches(specimen.obj, ycoords[start:stop], xcoords[start:stop], size)
-        amplitude[start:stop] = physics.far_field_amplitude(specimen.probe, patches)
+
+    def fill(chunk: slice) -> None:
+        patches = physics.extract_patches(specimen.obj, ycoords[chunk], xcoords[chunk], size)
+        amplitude[chunk] = physics.far_field_amplitude(specimen.probe, patches)
+
+    _map_chunks(fill, ycoords.size)
     return amplitude
 
 
-def sample_diffraction(amplitude: np.ndarray, dose: float, rng: np.random.Generator) -> tuple[np.ndarray, float]:
-    """Poisson-sample counts at ``dose`` and return ``(sqrt(counts) float32, scale s)``."""
+def sample_diffraction(amplitude: np.ndarray, dose: float, seed: Sequence[int]) -> tuple[np.ndarray, np.ndarray, float]:
+    """Poisson-sample counts at ``dose`` photons per pattern.
+
+    Each chunk of ``_CHUNK_PATTERNS`` patterns draws from its own Generator seeded with
+    ``[*seed, chunk number]``, so the result does not depend on the number of threads.
+
+    Returns ``(diffraction, totals, scale)``: sqrt(counts) (n, N, N) float32, the total
+    count of each pattern (n,) float64, and the scale s of DESIGN §3.
+    """
     scale = physics.dose_scale(amplitude, dose)
     diffraction = np.empty_like(amplitude)
-    for start in range(0, amplitude.shape[0], _CHUNK_PATTERNS):
-        block = amplitude[start : start + _CHUNK_PATTERNS]
-        counts = physics.sample_counts(scale**2 * block.astype(np.float64) ** 2, rng)
-        diffraction[start : start + _CHUNK_PATTERNS] = np.sqrt(counts)
-    return diffraction, scale
+    totals = np.empty(amplitude.shape[0])
+
+    def fill(chunk: slice) -> None:
+        rng = np.random.default_rng([*seed, chunk.start // _CHUNK_PATTERNS])
+        block = amplitude[chunk]
+        counts = physics.sample_counts(np.float32(scale**2) * block * block, rng)
+        totals[chunk] = counts.sum(axis=(1, 2))
+        np.sqrt(counts, out=diffraction[chunk], dtype=np.float32)
+
+    _map_chunks(fill, amplitude.shape[0])
+    return diffraction, totals, scale
+
+
+def _map_chunks(fill: Callable[[slice], None], n: int) -> None:
+    """Run ``fill`` on every chunk of ``n`` patterns, on up to ``os.cpu_count()`` threads."""
+    chunks = [slice(start, min(start + _CHUNK_PATTERNS, n)) for start in range(0, n, _CHUNK_PATTERNS)]
+    workers = min(len(chunks), os.cpu_count() or 1)
+    if workers <= 1:
+        for chunk in chunks:
+            fill(chunk)
+        return
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        for future in [pool.submit(fill, chunk) for chunk in chunks]:
+            future.result()
 
 
 def simulate_dose(config: ScanConfig, seeds: Seeds, dose: float) -> dict[Split, Scan]:
@@ -186,11 +217,13 @@ def simulate_dose(config: ScanConfig, seeds: Seeds, dose: float) -> dict[Split, 
                 f"cut at row {cut_row}, patch {size} px; enlarge the object or move train_fraction"
             )
     amplitude = far_field(specimen, ycoords, xcoords)
-    rng = np.random.default_rng([seeds.simulation, int(dose)])
-    diffraction, scale = sample_diffraction(amplitude, dose, rng)
+    diffraction, totals, scale = sample_diffraction(amplitude, dose, (seeds.simulation, int(dose)))
     logger.info(
         "dose %g: %d patterns, scale %.4g, measured %.1f photons per pattern",
-        dose, ycoords.size, scale, mean_counts(diffraction),
+        dose,
+        ycoords.size,
+        scale,
+        totals.mean(),
     )
     common = {
         "schema_version": SCHEMA_VERSION,
@@ -200,7 +233,7 @@ def simulate_dose(config: ScanConfig, seeds: Seeds, dose: float) -> dict[Split, 
         "seeds": seeds.model_dump(),
         "provenance": specimen.provenance,
         "pool_size": int(ycoords.size),
-        "pool_mean_counts_per_pattern": mean_counts(diffraction),
+        "pool_mean_counts_per_pattern": float(totals.mean()),
         "cut_row": cut_row,
         "guard_centre_rows": [train_y_max + 1, test_y_min - 1],
     }
@@ -216,7 +249,7 @@ def simulate_dose(config: ScanConfig, seeds: Seeds, dose: float) -> dict[Split, 
                 **common,
                 "split": str(split),
                 "n_patterns": int(index.size),
-                "mean_counts_per_pattern": mean_counts(diffraction[index]),
+                "mean_counts_per_pattern": float(totals[index].mean()),
             },
         )
         for split, index in members.items()

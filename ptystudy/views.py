@@ -69,9 +69,7 @@ def expected_count(height_px: float, width_px: float, spacing_px: float) -> floa
     return RSA_JAMMING_COVERAGE * grown / (math.pi * spacing_px**2 / 4)
 
 
-def check_feasible(
-    name: str, height_px: float, width_px: float, spacing_px: float, min_positions: int
-) -> None:
+def check_feasible(name: str, height_px: float, width_px: float, spacing_px: float, min_positions: int) -> None:
     """Raise ``InfeasibleViewError`` with the numbers if the region cannot hold ``min_positions``."""
     bound = capacity_bound(height_px, width_px, spacing_px)
     if bound < min_positions:
@@ -82,9 +80,7 @@ def check_feasible(
         )
 
 
-def select_spaced(
-    ycoords: np.ndarray, xcoords: np.ndarray, spacing_px: float, rng: np.random.Generator
-) -> np.ndarray:
+def select_spaced(ycoords: np.ndarray, xcoords: np.ndarray, spacing_px: float, rng: np.random.Generator) -> np.ndarray:
     """Seeded greedy Poisson-disc subset: indices (sorted, int64) at least ``spacing_px`` apart.
 
     Candidates are visited in a random order; one is kept when no kept position lies
@@ -165,9 +161,7 @@ class ViewResult:
     summary: dict[str, Any]
 
 
-def build_view(
-    scan: Scan, *, name: str, overlap: float, config: ViewConfig, seeds: Seeds
-) -> ViewResult:
+def build_view(scan: Scan, *, name: str, overlap: float, config: ViewConfig, seeds: Seeds) -> ViewResult:
     """Select the ``name`` view of one split scan and group it (DESIGN §5).
 
     Raises

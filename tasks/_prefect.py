@@ -83,7 +83,9 @@ def condition_run_name(phase: str) -> Callable[[], str]:
     return name
 
 
-def phase_task(*, name: str, modules: tuple[str, ...], tags: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Task[..., Any]]:
+def phase_task(
+    *, name: str, modules: tuple[str, ...], tags: tuple[str, ...] = ()
+) -> Callable[[Callable[..., Any]], Task[..., Any]]:
     """Decorator giving a phase task the study's cache, persistence and retry policy."""
     return task(
         name=name,

@@ -41,8 +41,12 @@ def select_view(
     )
     get_run_logger().info(
         "%s %s: %d of %d positions, spacing >= %.1f px, measured overlap %.2f",
-        view, scan.split, result.scan.n_patterns, source.n_patterns,
-        result.summary["min_spacing_px"], result.summary["measured_overlap"],
+        view,
+        scan.split,
+        result.scan.n_patterns,
+        source.n_patterns,
+        result.summary["min_spacing_px"],
+        result.summary["measured_overlap"],
     )
     return ViewRecord(
         dose=scan.dose,

@@ -1,0 +1,69 @@
+"""The study configuration: defaults, profiles, YAML, overrides and clear errors."""
+
+import pytest
+
+from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config
+
+
+def test_defaults_are_the_design_plan():
+    config = StudyConfig()
+    assert config.scan.doses == (1e3, 1e4, 1e5)
+    assert config.views.overlaps == {"dense": 0.7, "sparse": 0.2}
+    assert (config.views.neighbours, config.views.group_size) == (7, 4)
+    assert config.scan.patch_size_px == 64
+    assert (config.seeds.simulation, config.seeds.grouping, config.seeds.subsampling) == (42, 123, 456)
+
+
+@pytest.mark.parametrize("profile", list(Profile))
+def test_profiles_keep_the_plan_shape(profile):
+    config = resolve_config(profile)
+    assert config.profile is profile
+    assert config.scan.doses == StudyConfig().scan.doses
+    assert config.views.overlaps == StudyConfig().views.overlaps
+
+
+def test_yaml_then_overrides(tmp_path):
+    path = tmp_path / "study.yaml"
+    path.write_text("scan:\n  doses: [100, 1000]\nseeds:\n  simulation: 7\n")
+    config = resolve_config("smoke", config_file=path, overrides={"scan.doses": [5000]})
+    assert config.scan.doses == (5000,)
+    assert config.seeds.simulation == 7
+    assert config.scan.patch_size_px == 32  # from the smoke profile
+
+
+def test_config_is_frozen():
+    with pytest.raises(Exception, match="frozen"):
+        StudyConfig().scan.patch_size_px = 8
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"scan.doses": [1000, -5]}, r"scan\.doses: .*whole number of photons"),
+        ({"scan.colour": "red"}, r"scan\.colour: unknown field"),
+        ({"views.overlaps": {"dense": 1.2}}, r"views\.overlaps: .*must be in \[0, 1\)"),
+        ({"scan.patch_size_px": 36}, r"scan\.patch_size_px: .*multiple of 8"),
+        ({"views.group_size": 9}, r"group_size - 1 \(8\) cannot exceed neighbours \(7\)"),
+        ({"scan.scan_jitter_px": 2, "scan.scan_step_px": 3}, r"scan_jitter_px \(2\) must be below half"),
+    ],
+)
+def test_invalid_values_name_the_field(overrides, message):
+    with pytest.raises(ConfigError, match=message):
+        resolve_config("smoke", overrides=overrides)
+
+
+def test_unknown_profile_and_bad_files(tmp_path):
+    with pytest.raises(ConfigError, match="unknown profile 'huge'"):
+        resolve_config("huge")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        resolve_config("smoke", config_file=tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("- just\n- a list\n")
+    with pytest.raises(ConfigError, match="must hold a mapping"):
+        resolve_config("smoke", config_file=bad)
+
+
+def test_parse_override():
+    assert parse_override("scan.doses=[1000, 10000]") == ("scan.doses", [1000, 10000])
+    with pytest.raises(ConfigError, match="section.field=value"):
+        parse_override("scan.doses")

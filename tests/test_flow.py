@@ -1,0 +1,210 @@
+"""The study flow through Prefect, smoke profile: one test per path through Prefect."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from flows.study import StudyFailed, study
+from ptystudy.contract import load_scan
+from ptystudy.errors import ContractError
+from ptystudy.files import sha256_file
+from ptystudy.layout import RunLayout
+from ptystudy.records import FileRecord, ScanRecord
+
+pytestmark = pytest.mark.integration
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _phase_files(root: Path) -> dict[str, tuple[str, int]]:
+    """Every data and view file -> (sha256, mtime in ns)."""
+    files = sorted([*root.glob("data/**/*.npz"), *root.glob("views/**/*")])
+    return {str(p.relative_to(root)): (sha256_file(p), p.stat().st_mtime_ns) for p in files if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def smoke_run(prefect_server, tmp_path_factory):
+    out = tmp_path_factory.mktemp("smoke")
+    summary = study(profile="smoke", out=str(out))
+    return out, summary
+
+
+def test_smoke_study_runs_green(smoke_run):
+    out, summary = smoke_run
+    assert (summary["n_conditions"], summary["n_success"], summary["n_failed"]) == (12, 12, 0)
+    layout = RunLayout(out)
+    for dose in (1e3, 1e4, 1e5):
+        for split in ("train", "test"):
+            assert load_scan(layout.scan(dose, split)).n_patterns > 0
+            for view in ("dense", "sparse"):
+                scan = load_scan(layout.view(dose, view, split), require_groups=True)
+                assert scan.groups.shape[1] == 4
+                overlap = json.loads(layout.overlap(dose, view, split).read_text())
+                assert overlap["n_positions"] == scan.n_patterns
+                assert layout.spacing_figure(dose, view, split).stat().st_size > 1000
+        dense = json.loads(layout.overlap(dose, "dense", "train").read_text())
+        sparse = json.loads(layout.overlap(dose, "sparse", "train").read_text())
+        assert dense["measured_overlap"] > sparse["measured_overlap"]
+    on_disk = json.loads((layout.report_dir / "summary.json").read_text())
+    assert on_disk["n_success"] == 12 and on_disk["phases"]["views"]["succeeded"] == 12
+    manifest = json.loads(layout.manifest.read_text())
+    assert manifest["config"]["profile"] == "smoke"
+    assert len(manifest["outputs"]) == 6 + 12 * 3
+    for path, digest in manifest["outputs"].items():
+        assert sha256_file(Path(path)) == digest
+    assert not [p for p in out.rglob("*") if p.is_file() and p.stat().st_size == 0]
+    assert not list(out.rglob(".*.npz.*")), "no temporary files may be left behind"
+
+
+def test_cached_rerun_does_no_phase_work(smoke_run):
+    out, _ = smoke_run
+    before = _phase_files(out)
+    summary = study(profile="smoke", out=str(out))
+    for phase in ("simulate", "views"):
+        tally = summary["phases"][phase]
+        assert tally["cached"] == tally["tasks"] > 0, phase
+    assert _phase_files(out) == before
+
+
+def test_fresh_recomputes_the_same_numbers(smoke_run):
+    out, _ = smoke_run
+    before = _phase_files(out)
+    summary = study(profile="smoke", out=str(out), fresh=True)
+    assert all(tally["cached"] == 0 for tally in summary["phases"].values())
+    after = _phase_files(out)
+    assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
+    assert all(after[k][1] > before[k][1] for k in before), "every file must be rewritten"
+
+
+def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path):
+    study(profile="smoke", out=str(tmp_path))
+    broken = RunLayout(tmp_path).scan(1e3, "train")
+    with np.load(broken) as npz:
+        arrays = {key: npz[key] for key in npz.files}
+    arrays["diffraction"][0, 0, 0] = np.nan
+    np.savez(broken, **arrays)
+    # a changed view setting re-runs phase D; the simulation stays cached
+    state = study(profile="smoke", out=str(tmp_path), overrides={"views.min_positions": 9}, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(StudyFailed, match="2 of 12 conditions failed"):
+        state.result()
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert (summary["n_success"], summary["n_failed"]) == (10, 2)
+    assert {(f["dose"], f["split"], f["phase"]) for f in summary["failures"]} == {(1000.0, "train", "views")}
+    assert all("train.npz" in f["error"] and "ContractError" in f["error"] for f in summary["failures"])
+
+
+def test_contract_error_is_not_retried(prefect_server, tmp_path, smoke_config):
+    from prefect.client.orchestration import get_client
+
+    from tasks.views import select_view
+
+    path = tmp_path / "bad.npz"
+    np.savez(path, diffraction=np.ones((2, 4, 4), np.float32))
+    record = ScanRecord(
+        dose=1e3,
+        split="train",
+        file=FileRecord.of(path),
+        n_patterns=2,
+        mean_counts_per_pattern=32.0,
+        scale=1.0,
+        probe_diameter_px=2.0,
+        seconds=0.0,
+    )
+
+    state = select_view(record, "dense", 0.7, smoke_config.views, smoke_config.seeds, str(tmp_path), return_state=True)
+    assert state.is_failed()
+    with pytest.raises(ContractError, match=r"bad\.npz: missing key"):
+        state.result()
+    with get_client(sync_client=True) as client:
+        assert client.read_task_run(state.state_details.task_run_id).run_count == 1
+
+
+def test_transient_failure_is_retried(prefect_server, tmp_path, smoke_config, monkeypatch):
+    import tasks.views
+
+    study(profile="smoke", out=str(tmp_path))
+    calls = []
+    real_load = tasks.views.load_scan
+
+    def flaky_load(path, **kwargs):
+        calls.append(path)
+        if len(calls) == 1:
+            raise TimeoutError("storage did not answer")
+        return real_load(path, **kwargs)
+
+    monkeypatch.setattr(tasks.views, "load_scan", flaky_load)
+    layout = RunLayout(tmp_path)
+    scan = load_scan(layout.scan(1e4, "test"))
+    record = ScanRecord(
+        dose=1e4,
+        split="test",
+        file=FileRecord.of(layout.scan(1e4, "test")),
+        n_patterns=scan.n_patterns,
+        mean_counts_per_pattern=scan.metadata["mean_counts_per_pattern"],
+        scale=1.0,
+        probe_diameter_px=scan.metadata["probe_diameter_px"],
+        seconds=0.0,
+    )
+
+    view = tasks.views.select_view.with_options(refresh_cache=True)(
+        record, "sparse", 0.2, smoke_config.views, smoke_config.seeds, str(tmp_path)
+    )
+    assert view.n_positions >= smoke_config.views.min_positions
+    assert len(calls) == 2
+
+
+def test_command_line_as_a_new_user(tmp_path):
+    """The README's run command, in a fresh process with its own embedded server."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    result = subprocess.run(
+        [sys.executable, "flows/study.py", "--profile", "smoke", "--out", str(tmp_path)],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output[-3000:]
+    assert "12 conditions, 12 executed, 12 succeeded, 0 failed" in result.stdout
+    assert "Traceback" not in output and "ERROR" not in output
+
+
+def test_command_line_rejects_bad_config_before_any_work(tmp_path):
+    result = subprocess.run(
+        [
+            sys.executable,
+            "flows/study.py",
+            "--profile",
+            "smoke",
+            "--out",
+            str(tmp_path),
+            "--set",
+            "scan.doses=[1000,-4]",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "scan.doses" in result.stderr and "whole number of photons" in result.stderr
+    assert not any(tmp_path.iterdir())
+
+
+def test_science_package_never_imports_prefect():
+    code = (
+        "import pkgutil, importlib, sys, ptystudy\n"
+        "for m in pkgutil.walk_packages(ptystudy.__path__, 'ptystudy.'): importlib.import_module(m.name)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
