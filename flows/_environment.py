@@ -1,4 +1,4 @@
-"""Prefect settings the project needs, set before Prefect is imported.
+"""Prefect (and TensorFlow logging) settings the project needs, set before either is imported.
 
 Prefect's embedded server migrates its database on first use (about 30 s here) and gives
 up after its 20 s default, so the start-up timeout is raised; its home (database,
@@ -23,6 +23,7 @@ PREFECT_DEFAULTS = {
     "PREFECT_SERVER_LOGGING_LEVEL": "CRITICAL",
     "PREFECT_CLI_PROMPT": "false",
     "PREFECT_LOGGING_TO_API_WHEN_MISSING_FLOW": "ignore",
+    "TF_CPP_MIN_LOG_LEVEL": "2",
 }
 
 

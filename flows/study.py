@@ -26,13 +26,14 @@ from prefect.futures import PrefectFuture  # noqa: E402
 from ptystudy.config import ConfigError, StudyConfig, parse_override, resolve_config  # noqa: E402
 from ptystudy.errors import InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
-from ptystudy.layout import RunLayout  # noqa: E402
+from ptystudy.layout import RunLayout, Split  # noqa: E402
 from ptystudy.manifest import build_manifest  # noqa: E402
-from ptystudy.plan import Condition, check_plan, conditions  # noqa: E402
-from ptystudy.records import ScanRecord, ViewRecord  # noqa: E402
+from ptystudy.plan import Condition, check_plan, conditions, training_seed  # noqa: E402
+from ptystudy.records import ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.summary import StudyLedger, summary_markdown  # noqa: E402
 from tasks._prefect import for_run  # noqa: E402
 from tasks.simulate import simulate_scan  # noqa: E402
+from tasks.train import infer_arm, train_arm  # noqa: E402
 from tasks.views import select_view  # noqa: E402
 
 
@@ -48,7 +49,7 @@ def study(
     fresh: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run phases C-D of the study for every dose x view x split; publish the summary."""
+    """Run phases C-E of the study for every dose x view x split; publish the summary."""
     config = resolve_config(profile, config_file=config_file, overrides=overrides)
     layout = RunLayout(Path(out or f"runs/{config.profile}").resolve())
     logger = get_run_logger()
@@ -63,8 +64,10 @@ def study(
     ledger = StudyLedger(conditions(config))
     scans = run_simulation(config, layout, ledger, fresh=fresh)
     views = run_views(config, layout, ledger, scans, fresh=fresh)
+    models = run_training(config, layout, ledger, views, fresh=fresh)
+    recons = run_inference(config, layout, ledger, views, models, fresh=fresh)
     summary = ledger.summary()
-    publish(config, layout, summary, [*scans.values(), *views.values()])
+    publish(config, layout, summary, [*scans.values(), *views.values(), *models.values(), *recons.values()])
     if summary["n_failed"]:
         raise StudyFailed(f"{summary['n_failed']} of {summary['n_conditions']} conditions failed")
     return summary
@@ -121,6 +124,75 @@ def run_views(
         else:
             views[condition] = record
     return views
+
+
+def run_training(
+    config: StudyConfig,
+    layout: RunLayout,
+    ledger: StudyLedger,
+    views: dict[Condition, ViewRecord],
+    *,
+    fresh: bool,
+) -> dict[tuple[float, str, str], ModelRecord]:
+    """Phase E training, dose x view x arm, one network at a time (each uses every core).
+
+    A failed arm fails both splits of its dose and view.
+    """
+    train = for_run(train_arm, layout.cache_dir, fresh=fresh)
+    futures = {}
+    for condition in ledger.conditions:
+        if condition.split != Split.TRAIN:
+            continue
+        view = views.get(condition)
+        if view is None or not ledger.alive(condition):
+            for other in ledger.conditions:
+                if (other.dose, other.view) == (condition.dose, condition.view):
+                    ledger.fail(other, "train", f"no training data: the {condition} condition failed")
+            continue
+        for arm in config.training.arms:
+            seed = training_seed(config.seeds.grouping, condition.dose, condition.view, arm)
+            future = train.submit(view, arm, config.training, seed, str(layout.root))
+            future.wait()
+            futures[(condition.dose, condition.view, str(arm))] = future
+    models = {}
+    for key, record in collect("train", futures, ledger).items():
+        if isinstance(record, BaseException):
+            dose, view, arm = key
+            for condition in ledger.conditions:
+                if (condition.dose, condition.view) == (dose, view):
+                    ledger.fail(condition, f"train {arm}", describe(record))
+        else:
+            models[key] = record
+    return models
+
+
+def run_inference(
+    config: StudyConfig,
+    layout: RunLayout,
+    ledger: StudyLedger,
+    views: dict[Condition, ViewRecord],
+    models: dict[tuple[float, str, str], ModelRecord],
+    *,
+    fresh: bool,
+) -> dict[tuple[Condition, str], ReconRecord]:
+    """Phase E inference, every condition x network arm, stitched on the truth's canvas."""
+    infer = for_run(infer_arm, layout.cache_dir, fresh=fresh)
+    futures = {}
+    for condition, view in views.items():
+        for arm in config.training.arms:
+            model = models.get((condition.dose, condition.view, str(arm)))
+            if model is None or not ledger.alive(condition):
+                continue
+            future = infer.submit(model, view, config.training.inference_batch_size, str(layout.root))
+            future.wait()
+            futures[(condition, str(arm))] = future
+    recons = {}
+    for (condition, arm), record in collect("infer", futures, ledger).items():
+        if isinstance(record, BaseException):
+            ledger.fail(condition, f"infer {arm}", describe(record))
+        else:
+            recons[(condition, arm)] = record
+    return recons
 
 
 def collect(phase: str, futures: dict[Any, PrefectFuture[Any]], ledger: StudyLedger) -> dict[Any, Any]:

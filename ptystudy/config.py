@@ -119,6 +119,52 @@ class ViewConfig(_Frozen):
         return self
 
 
+class Arm(StrEnum):
+    """A way of reconstructing a scan (DESIGN §1)."""
+
+    PINN = "pinn"
+    PINN_GS1 = "pinn_gs1"
+    SUPERVISED = "supervised"
+    LSQML = "lsqml"
+
+    @property
+    def is_network(self) -> bool:
+        return self is not Arm.LSQML
+
+
+class TrainingConfig(_Frozen):
+    """Phase E: the networks and how they are trained."""
+
+    arms: tuple[Arm, ...] = (Arm.PINN, Arm.PINN_GS1, Arm.SUPERVISED)
+    """Network arms to train and run; each is trained per dose x view."""
+    filters_base: int = Field(32, ge=4, le=128)
+    """Encoder filters of the first stage (then x2, x4); 32 is PtychoPINN's s = 1."""
+    epochs: int = Field(50, ge=1, le=2000)
+    """Most epochs; early stopping may end sooner."""
+    batch_size: int = Field(16, ge=1, le=4096)
+    learning_rate: float = Field(1e-3, gt=0, le=1.0)
+    """Adam's initial learning rate; halved when the validation loss plateaus."""
+    validation_fraction: float = Field(0.1, ge=0.05, le=0.5)
+    """Share of the training samples held out for validation (seeded)."""
+    plateau_patience: int = Field(3, ge=1, le=100)
+    """Epochs without validation improvement before the learning rate is halved."""
+    stop_patience: int = Field(8, ge=1, le=200)
+    """Epochs without validation improvement before training stops (best weights kept)."""
+    max_samples: int | None = Field(None, ge=8)
+    """Cap on training samples (groups for gs2, patterns otherwise); a seeded subset."""
+    inference_batch_size: int = Field(256, ge=1, le=65536)
+    """Patterns per inference batch; bounds the memory of stitching."""
+
+    @field_validator("arms")
+    @classmethod
+    def _network_arms(cls, value: tuple[Arm, ...]) -> tuple[Arm, ...]:
+        if Arm.LSQML in value:
+            raise ValueError("lsqml is not a network arm; it is reconstructed in phase F")
+        if len(set(value)) != len(value):
+            raise ValueError(f"arms must be distinct, got {value}")
+        return value
+
+
 class Seeds(_Frozen):
     """Every random draw is seeded from these (numpy Generator, TF, torch)."""
 
@@ -133,6 +179,7 @@ class StudyConfig(_Frozen):
     profile: Profile = Profile.PAPER
     scan: ScanConfig = ScanConfig()
     views: ViewConfig = ViewConfig()
+    training: TrainingConfig = TrainingConfig()
     seeds: Seeds = Seeds()
 
 
@@ -145,6 +192,7 @@ _PROFILES: dict[Profile, dict[str, Any]] = {
             "scan_jitter_px": 1,
         },
         "views": {"min_positions": 8},
+        "training": {"filters_base": 8, "epochs": 2, "max_samples": 48, "batch_size": 8},
     },
     Profile.QUICK: {
         "scan": {
@@ -154,6 +202,7 @@ _PROFILES: dict[Profile, dict[str, Any]] = {
             "scan_jitter_px": 1,
         },
         "views": {"min_positions": 12},
+        "training": {"filters_base": 16, "epochs": 12, "max_samples": 256},
     },
     Profile.PAPER: {},
 }

@@ -115,7 +115,7 @@ def load_scan(path: Path, *, require_groups: bool = False) -> Scan:
         contract; the message starts with the file's path.
     """
     path = Path(path)
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     missing = [key for key in (*_ARRAY_DTYPES, "metadata") if key not in arrays]
     if require_groups and "groups" not in arrays:
         missing.append("groups")
@@ -135,7 +135,7 @@ def load_scan(path: Path, *, require_groups: bool = False) -> Scan:
     return scan
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def read_npz(path: Path) -> dict[str, np.ndarray]:
     if not path.is_file():
         raise ContractError(f"{path}: file not found")
     if not zipfile.is_zipfile(path):

@@ -58,6 +58,12 @@ class RunLayout:
         name = "overlap.json" if Split(split) is Split.TRAIN else f"overlap_{Split(split)}.json"
         return self.view_dir(dose, view) / name
 
+    def model_dir(self, dose: float, view: str, arm: str) -> Path:
+        return self.root / "models" / dose_label(dose) / view / str(arm)
+
+    def recon(self, dose: float, view: str, split: Split | str, arm: str) -> Path:
+        return self.root / "recon" / dose_label(dose) / view / str(Split(split)) / f"{arm}.npz"
+
     def spacing_figure(self, dose: float, view: str, split: Split | str) -> Path:
         name = "spacing.png" if Split(split) is Split.TRAIN else f"spacing_{Split(split)}.png"
         return self.view_dir(dose, view) / name

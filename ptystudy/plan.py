@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ptystudy.config import StudyConfig
 from ptystudy.layout import Split, dose_text
 from ptystudy.simulate import make_specimen, split_rows
-from ptystudy.views import check_feasible, min_spacing_px
+from ptystudy.views import check_feasible, condition_rng, min_spacing_px
 
 
 @dataclass(frozen=True, order=True)
@@ -63,3 +63,8 @@ def check_plan(config: StudyConfig) -> float:
                 )
             check_feasible(f"{view} ({split})", centre_height, centre_width, spacing, config.views.min_positions)
     return diameter
+
+
+def training_seed(seed: int, dose: float, view: str, arm: str) -> int:
+    """The seed of one network's training, derived from ``seed`` and its condition."""
+    return int(condition_rng(seed, dose, view, arm).integers(2**31 - 1))

@@ -68,3 +68,35 @@ class ViewRecord(_Record):
     min_spacing_px: float
     measured_overlap: float
     seconds: float
+
+
+class ModelRecord(_Record):
+    """Phase E training output for one dose, view and arm."""
+
+    dose: float
+    view: str
+    arm: str
+    model: FileRecord
+    spec: FileRecord
+    history: FileRecord
+    loss_figure: FileRecord
+    epochs_run: int
+    best_epoch: int
+    n_samples: int
+    n_train: int
+    samples_per_group: int
+    seed: int
+    seconds: float
+
+
+class ReconRecord(_Record):
+    """A reconstruction on the ground-truth canvas for one condition and arm."""
+
+    dose: float
+    view: str
+    split: str
+    arm: str
+    file: FileRecord
+    n_patterns: int
+    covered_px: int
+    seconds: float

@@ -1,9 +1,11 @@
 """The one policy every phase task shares, and why.
 
-- ``persist_result=True`` with ``INPUTS + TASK_SOURCE + CodeVersion``: a rerun of an
-  unchanged study does no work, an interrupted one resumes, and editing a phase's
+- ``persist_result=True`` with ``RecordInputs + TASK_SOURCE + CodeVersion``: a rerun of
+  an unchanged study does no work, an interrupted one resumes, and editing a phase's
   science modules invalidates that phase. Inputs are small records that carry file
-  sha256s, so a regenerated file never gives a false hit (a path alone hashes as text).
+  sha256s, so a regenerated file never gives a false hit (a path alone hashes as text);
+  the wall times records also carry are left out of the key, so a recomputed upstream
+  phase that wrote the same bytes does not invalidate what follows.
 - Results persist as JSON under the run directory (``RunLayout.cache_dir``), so a
   deleted run directory takes its cache with it.
 - Retries with backoff, but only for transient failures (``ptystudy.errors.is_transient``):
@@ -20,17 +22,49 @@ from pathlib import Path
 from typing import Any
 
 from prefect import Task, task
-from prefect.cache_policies import INPUTS, TASK_SOURCE, CachePolicy
+from prefect.cache_policies import TASK_SOURCE, CachePolicy
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 from prefect.runtime import task_run as runtime_task_run
 from prefect.states import State
 from prefect.tasks import exponential_backoff
+from prefect.utilities.hashing import hash_objects
+from pydantic import BaseModel
 
 from ptystudy.errors import is_transient
 from ptystudy.layout import dose_text
 
 PHASE_RETRIES = 2
+
+
+MEASUREMENT_FIELDS = frozenset({"seconds"})
+
+
+def _content(value: Any) -> Any:
+    """``value`` with records dumped to JSON types, less their measurement fields."""
+    if isinstance(value, BaseModel):
+        return {
+            key: _content(item) for key, item in value.model_dump(mode="json").items() if key not in MEASUREMENT_FIELDS
+        }
+    if isinstance(value, dict):
+        return {key: _content(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_content(item) for item in value]
+    return value
+
+
+@dataclass
+class RecordInputs(CachePolicy):
+    """Cache key part: the task's inputs, by content, without wall times."""
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        return hash_objects(_content(inputs or {}), raise_on_failure=True)
 
 
 @dataclass
@@ -65,19 +99,24 @@ def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any
 
 
 def condition_run_name(phase: str) -> Callable[[], str]:
-    """A task-run namer: ``"<phase> 1e4 dense train"`` from the run's parameters."""
+    """A task-run namer: ``"<phase> [arm] 1e4 dense train"`` from the run's parameters and records."""
 
     def name() -> str:
-        parameters = runtime_task_run.parameters
+        labels: dict[str, Any] = {}
+        for value in runtime_task_run.parameters.values():
+            if isinstance(value, BaseModel):
+                labels.update(
+                    {key: getattr(value, key) for key in ("arm", "dose", "view", "split") if hasattr(value, key)}
+                )
+        for key, value in runtime_task_run.parameters.items():
+            if key in ("arm", "dose", "view", "split") and isinstance(value, str | float | int):
+                labels[key] = value
         parts = [phase]
-        record = parameters.get("scan")
-        dose = parameters.get("dose", getattr(record, "dose", None))
-        if dose is not None:
-            parts.append(dose_text(dose))
-        for key in ("view", "split"):
-            value = parameters.get(key, getattr(record, key, None))
-            if value is not None:
-                parts.append(str(value))
+        if "arm" in labels:
+            parts.append(str(labels["arm"]))
+        if "dose" in labels:
+            parts.append(dose_text(labels["dose"]))
+        parts += [str(labels[key]) for key in ("view", "split") if key in labels]
         return " ".join(parts)
 
     return name
@@ -90,7 +129,7 @@ def phase_task(
     return task(
         name=name,
         task_run_name=condition_run_name(name),
-        cache_policy=INPUTS + TASK_SOURCE + CodeVersion(modules=modules),
+        cache_policy=RecordInputs() + TASK_SOURCE + CodeVersion(modules=modules),
         persist_result=True,
         result_serializer="json",
         retries=PHASE_RETRIES,

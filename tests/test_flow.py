@@ -16,15 +16,20 @@ from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
 from ptystudy.layout import RunLayout
+from ptystudy.recon import load_recon
 from ptystudy.records import FileRecord, ScanRecord
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
 
 
+NARROW = {"scan.doses": [1000], "training.arms": ["pinn_gs1"]}
+"""A one-dose, one-network smoke study, for the paths that need several runs."""
+
+
 def _phase_files(root: Path) -> dict[str, tuple[str, int]]:
-    """Every data and view file -> (sha256, mtime in ns)."""
-    files = sorted([*root.glob("data/**/*.npz"), *root.glob("views/**/*")])
+    """Every phase output file -> (sha256, mtime in ns)."""
+    files = sorted(p for part in ("data", "views", "models", "recon") for p in root.glob(f"{part}/**/*"))
     return {str(p.relative_to(root)): (sha256_file(p), p.stat().st_mtime_ns) for p in files if p.is_file()}
 
 
@@ -51,11 +56,18 @@ def test_smoke_study_runs_green(smoke_run):
         dense = json.loads(layout.overlap(dose, "dense", "train").read_text())
         sparse = json.loads(layout.overlap(dose, "sparse", "train").read_text())
         assert dense["measured_overlap"] > sparse["measured_overlap"]
+        for view in ("dense", "sparse"):
+            for arm in ("pinn", "pinn_gs1", "supervised"):
+                history = json.loads((layout.model_dir(dose, view, arm) / "history.json").read_text())
+                assert history["epochs_run"] >= 1 and (layout.model_dir(dose, view, arm) / "model.keras").is_file()
+                for split in ("train", "test"):
+                    recon = load_recon(layout.recon(dose, view, split, arm))
+                    assert recon.coverage.any() and recon.obj.shape == recon.coverage.shape
     on_disk = json.loads((layout.report_dir / "summary.json").read_text())
     assert on_disk["n_success"] == 12 and on_disk["phases"]["views"]["succeeded"] == 12
     manifest = json.loads(layout.manifest.read_text())
     assert manifest["config"]["profile"] == "smoke"
-    assert len(manifest["outputs"]) == 6 + 12 * 3
+    assert len(manifest["outputs"]) == 6 + 12 * 3 + 18 * 4 + 36
     for path, digest in manifest["outputs"].items():
         assert sha256_file(Path(path)) == digest
     assert not [p for p in out.rglob("*") if p.is_file() and p.stat().st_size == 0]
@@ -66,38 +78,39 @@ def test_cached_rerun_does_no_phase_work(smoke_run):
     out, _ = smoke_run
     before = _phase_files(out)
     summary = study(profile="smoke", out=str(out))
-    for phase in ("simulate", "views"):
+    for phase in ("simulate", "views", "train", "infer"):
         tally = summary["phases"][phase]
         assert tally["cached"] == tally["tasks"] > 0, phase
     assert _phase_files(out) == before
 
 
-def test_fresh_recomputes_the_same_numbers(smoke_run):
-    out, _ = smoke_run
-    before = _phase_files(out)
-    summary = study(profile="smoke", out=str(out), fresh=True)
+def test_fresh_recomputes_the_same_data(prefect_server, tmp_path):
+    study(profile="smoke", out=str(tmp_path), overrides=NARROW)
+    before = _phase_files(tmp_path)
+    summary = study(profile="smoke", out=str(tmp_path), overrides=NARROW, fresh=True)
     assert all(tally["cached"] == 0 for tally in summary["phases"].values())
-    after = _phase_files(out)
-    assert {k: v[0] for k, v in after.items()} == {k: v[0] for k, v in before.items()}
+    after = _phase_files(tmp_path)
     assert all(after[k][1] > before[k][1] for k in before), "every file must be rewritten"
+    data_files = [k for k in before if k.startswith(("data", "views"))]
+    assert {k: after[k][0] for k in data_files} == {k: before[k][0] for k in data_files}
 
 
 def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path):
-    study(profile="smoke", out=str(tmp_path))
-    broken = RunLayout(tmp_path).scan(1e3, "train")
+    study(profile="smoke", out=str(tmp_path), overrides=NARROW)
+    broken = RunLayout(tmp_path).scan(1e3, "test")
     with np.load(broken) as npz:
         arrays = {key: npz[key] for key in npz.files}
     arrays["diffraction"][0, 0, 0] = np.nan
     np.savez(broken, **arrays)
     # a changed view setting re-runs phase D; the simulation stays cached
-    state = study(profile="smoke", out=str(tmp_path), overrides={"views.min_positions": 9}, return_state=True)
+    state = study(profile="smoke", out=str(tmp_path), overrides={**NARROW, "views.min_positions": 9}, return_state=True)
     assert state.is_failed()
-    with pytest.raises(StudyFailed, match="2 of 12 conditions failed"):
+    with pytest.raises(StudyFailed, match="2 of 4 conditions failed"):
         state.result()
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
-    assert (summary["n_success"], summary["n_failed"]) == (10, 2)
-    assert {(f["dose"], f["split"], f["phase"]) for f in summary["failures"]} == {(1000.0, "train", "views")}
-    assert all("train.npz" in f["error"] and "ContractError" in f["error"] for f in summary["failures"])
+    assert (summary["n_success"], summary["n_failed"]) == (2, 2)
+    assert {(f["dose"], f["split"], f["phase"]) for f in summary["failures"]} == {(1000.0, "test", "views")}
+    assert all("test.npz" in f["error"] and "ContractError" in f["error"] for f in summary["failures"])
 
 
 def test_contract_error_is_not_retried(prefect_server, tmp_path, smoke_config):
@@ -129,7 +142,7 @@ def test_contract_error_is_not_retried(prefect_server, tmp_path, smoke_config):
 def test_transient_failure_is_retried(prefect_server, tmp_path, smoke_config, monkeypatch):
     import tasks.views
 
-    study(profile="smoke", out=str(tmp_path))
+    study(profile="smoke", out=str(tmp_path), overrides=NARROW)
     calls = []
     real_load = tasks.views.load_scan
 
@@ -141,11 +154,11 @@ def test_transient_failure_is_retried(prefect_server, tmp_path, smoke_config, mo
 
     monkeypatch.setattr(tasks.views, "load_scan", flaky_load)
     layout = RunLayout(tmp_path)
-    scan = load_scan(layout.scan(1e4, "test"))
+    scan = load_scan(layout.scan(1e3, "test"))
     record = ScanRecord(
-        dose=1e4,
+        dose=1e3,
         split="test",
-        file=FileRecord.of(layout.scan(1e4, "test")),
+        file=FileRecord.of(layout.scan(1e3, "test")),
         n_patterns=scan.n_patterns,
         mean_counts_per_pattern=scan.metadata["mean_counts_per_pattern"],
         scale=1.0,
@@ -163,8 +176,9 @@ def test_transient_failure_is_retried(prefect_server, tmp_path, smoke_config, mo
 def test_command_line_as_a_new_user(tmp_path):
     """The README's run command, in a fresh process with its own embedded server."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    narrow = ["--set", "scan.doses=[1000]", "--set", "training.arms=[pinn_gs1]"]
     result = subprocess.run(
-        [sys.executable, "flows/study.py", "--profile", "smoke", "--out", str(tmp_path)],
+        [sys.executable, "flows/study.py", "--profile", "smoke", "--out", str(tmp_path), *narrow],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -173,8 +187,9 @@ def test_command_line_as_a_new_user(tmp_path):
     )
     output = result.stdout + result.stderr
     assert result.returncode == 0, output[-3000:]
-    assert "12 conditions, 12 executed, 12 succeeded, 0 failed" in result.stdout
-    assert "Traceback" not in output and "ERROR" not in output
+    assert "4 conditions, 4 executed, 4 succeeded, 0 failed" in result.stdout
+    assert "Traceback" not in output, output[-3000:]
+    assert "| ERROR" not in output, output[-3000:]
 
 
 def test_command_line_rejects_bad_config_before_any_work(tmp_path):

@@ -1,0 +1,83 @@
+"""Network inputs and targets cut from a view (DESIGN §6).
+
+The network input is sqrt(counts) divided by one dataset scale, chosen so that the mean
+over patterns of ``sum(x**2)`` is ``(N/2)**2``; the scale is saved with the model.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ptystudy import physics
+from ptystudy.config import Arm
+from ptystudy.contract import Scan
+from ptystudy.errors import ContractError
+
+
+def input_scale(diffraction: np.ndarray) -> float:
+    """The normalisation ``sqrt(mean sum(diffraction**2)) / (N/2)`` of a dataset (> 0)."""
+    size = diffraction.shape[-1]
+    power = float(np.mean(np.square(diffraction).sum(axis=(-2, -1), dtype=np.float64)))
+    if power <= 0:
+        raise ValueError("the diffraction holds no photons; a network cannot learn from it")
+    return float(np.sqrt(power) / (size / 2))
+
+
+def group_offsets(ycoords: np.ndarray, xcoords: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """(g, C, 2) float32 ``(dy, dx)`` of each member from its group's rounded centre, pixels.
+
+    Rounding the centre keeps the offsets whole pixels (positions are integers), so the
+    merge's shifts are exact.
+    """
+    positions = np.stack([ycoords, xcoords], axis=-1)[groups]  # (g, C, 2)
+    centres = np.rint(positions.mean(axis=1, keepdims=True))
+    return (positions - centres).astype(np.float32)
+
+
+@dataclass(frozen=True)
+class NetworkData:
+    """Arrays a network trains or predicts on.
+
+    diffraction : (s, N, N, C) float32 normalised input. counts : (s, N, N, C) float32
+    photons. offsets : (s, C, 2) float32 for gs2, else None. members : (s, C) int64 index
+    of each sample's patterns in the view.
+    """
+
+    diffraction: np.ndarray
+    counts: np.ndarray
+    offsets: np.ndarray | None
+    members: np.ndarray
+
+    @property
+    def n_samples(self) -> int:
+        return int(self.members.shape[0])
+
+    def inputs(self, index: np.ndarray | slice = slice(None)) -> dict[str, np.ndarray]:
+        batch = {"diffraction": self.diffraction[index]}
+        if self.offsets is not None:
+            batch["offsets"] = self.offsets[index]
+        return batch
+
+
+def network_data(view: Scan, arm: Arm, scale: float) -> NetworkData:
+    """Samples of ``view`` for ``arm``: gs2 groups for ``pinn``, single patterns otherwise."""
+    if arm is Arm.PINN:
+        if view.groups is None:
+            raise ContractError("the view has no gs2 groups; the pinn arm needs them")
+        members = view.groups
+        offsets = group_offsets(view.ycoords, view.xcoords, members)
+    else:
+        members = np.arange(view.n_patterns, dtype=np.int64)[:, None]
+        offsets = None
+    stacked = np.transpose(view.diffraction[members], (0, 2, 3, 1))  # (s, N, N, C)
+    diffraction = (stacked / np.float32(scale)).astype(np.float32)
+    counts = np.rint(np.square(stacked)).astype(np.float32)
+    return NetworkData(diffraction, counts, offsets, members)
+
+
+def truth_patches(view: Scan) -> tuple[np.ndarray, np.ndarray]:
+    """Ground-truth object amplitude and phase (n, N, N, 1) float32, cut at the true positions."""
+    patches = physics.extract_patches(view.obj, view.ycoords, view.xcoords, view.patch_size)
+    return np.abs(patches)[..., None].astype(np.float32), np.angle(patches)[..., None].astype(np.float32)

@@ -1,0 +1,59 @@
+"""Inference of phase E: predict every pattern of a view and stitch it by position."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+
+from ptystudy.config import Arm
+from ptystudy.contract import Scan
+from ptystudy.errors import ContractError
+from ptystudy.models.data import network_data
+from ptystudy.models.networks import ModelSpec
+from ptystudy.stitch import Stitcher
+
+
+def predict_patches(model: keras.Model, spec: ModelSpec, inputs: dict[str, np.ndarray]) -> np.ndarray:
+    """Complex object patches (b, N, N) of a batch: each pattern's own (seed member) prediction.
+
+    PINN outputs cover the central N/2 square and are zero-padded to N; the supervised
+    output is already N x N.
+    """
+    outputs = model(inputs, training=False)
+    amplitude = np.asarray(outputs["amplitude"])[..., 0]
+    phase = np.asarray(outputs["phase"])[..., 0]
+    patches = (amplitude * np.exp(1j * phase)).astype(np.complex64)
+    if spec.arm is Arm.SUPERVISED:
+        return patches
+    quarter = spec.patch_size // 4
+    return np.pad(patches, [(0, 0), (quarter, quarter), (quarter, quarter)])
+
+
+def reconstruct_view(
+    model: keras.Model, spec: ModelSpec, view: Scan, *, batch_size: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Predict every pattern of ``view`` and stitch the central N/2 crops on the truth's canvas.
+
+    Returns ``(object, coverage)``: (H, W) complex64, (H, W) bool. Memory is bounded by
+    ``batch_size`` patterns plus the canvas.
+
+    Raises
+    ------
+    ContractError
+        If the view does not match the model (patch size, group size or seeds).
+    """
+    if view.patch_size != spec.patch_size:
+        raise ContractError(f"the view has {view.patch_size} px patterns, the model expects {spec.patch_size}")
+    if spec.arm is Arm.PINN:
+        if view.groups is None or view.groups.shape[1] != spec.group_size:
+            raise ContractError(f"the pinn model needs groups of {spec.group_size} in the view")
+        if not np.array_equal(view.groups[:, 0], np.arange(view.n_patterns)):
+            raise ContractError("the view's groups must be seeded by every pattern in order (groups[:, 0] == i)")
+    data = network_data(view, spec.arm, spec.input_scale)
+    stitcher = Stitcher(view.obj.shape, spec.patch_size // 2)
+    for start in range(0, data.n_samples, batch_size):
+        index = slice(start, start + batch_size)
+        patches = predict_patches(model, spec, data.inputs(index))
+        seeds = data.members[index, 0]
+        stitcher.add(patches, view.ycoords[seeds], view.xcoords[seeds])
+    return stitcher.result()
