@@ -28,10 +28,11 @@ from ptystudy.errors import InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
 from ptystudy.layout import RunLayout, Split  # noqa: E402
 from ptystudy.manifest import build_manifest  # noqa: E402
-from ptystudy.plan import Condition, check_plan, conditions, training_seed  # noqa: E402
+from ptystudy.plan import Condition, check_plan, conditions, derived_seed  # noqa: E402
 from ptystudy.records import ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.summary import StudyLedger, summary_markdown  # noqa: E402
 from tasks._prefect import for_run  # noqa: E402
+from tasks.reconstruct import reconstruct_lsqml  # noqa: E402
 from tasks.simulate import simulate_scan  # noqa: E402
 from tasks.train import infer_arm, train_arm  # noqa: E402
 from tasks.views import select_view  # noqa: E402
@@ -49,7 +50,7 @@ def study(
     fresh: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run phases C-E of the study for every dose x view x split; publish the summary."""
+    """Run phases C-F of the study for every dose x view x split; publish the summary."""
     config = resolve_config(profile, config_file=config_file, overrides=overrides)
     layout = RunLayout(Path(out or f"runs/{config.profile}").resolve())
     logger = get_run_logger()
@@ -66,6 +67,7 @@ def study(
     views = run_views(config, layout, ledger, scans, fresh=fresh)
     models = run_training(config, layout, ledger, views, fresh=fresh)
     recons = run_inference(config, layout, ledger, views, models, fresh=fresh)
+    recons.update(run_lsqml(config, layout, ledger, views, fresh=fresh))
     summary = ledger.summary()
     publish(config, layout, summary, [*scans.values(), *views.values(), *models.values(), *recons.values()])
     if summary["n_failed"]:
@@ -150,7 +152,7 @@ def run_training(
                     ledger.fail(other, "train", f"no training data: the {condition} condition failed")
             continue
         for arm in config.training.arms:
-            seed = training_seed(config.seeds.grouping, condition.dose, condition.view, arm)
+            seed = derived_seed(config.seeds.grouping, condition.dose, condition.view, arm)
             future = train.submit(view, arm, config.training, seed, str(layout.root))
             future.wait()
             futures[(condition.dose, condition.view, str(arm))] = future
@@ -192,6 +194,33 @@ def run_inference(
             ledger.fail(condition, f"infer {arm}", describe(record))
         else:
             recons[(condition, arm)] = record
+    return recons
+
+
+def run_lsqml(
+    config: StudyConfig,
+    layout: RunLayout,
+    ledger: StudyLedger,
+    views: dict[Condition, ViewRecord],
+    *,
+    fresh: bool,
+) -> dict[tuple[Condition, str], ReconRecord]:
+    """Phase F: pty-chi LSQML on every view split, one run at a time in the worker process."""
+    reconstruct = for_run(reconstruct_lsqml, layout.cache_dir, fresh=fresh)
+    futures = {}
+    for condition, view in views.items():
+        if not ledger.alive(condition):
+            continue
+        seed = derived_seed(config.seeds.simulation, condition.dose, condition.view, condition.split, "lsqml")
+        future = reconstruct.submit(view, config.lsqml, seed, str(layout.root))
+        future.wait()
+        futures[condition] = future
+    recons = {}
+    for condition, record in collect("lsqml", futures, ledger).items():
+        if isinstance(record, BaseException):
+            ledger.fail(condition, "lsqml", describe(record))
+        else:
+            recons[(condition, "lsqml")] = record
     return recons
 
 

@@ -11,7 +11,7 @@ import copy
 import math
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -165,6 +165,21 @@ class TrainingConfig(_Frozen):
         return value
 
 
+class LsqmlConfig(_Frozen):
+    """Phase F: pty-chi LSQML on every view (DESIGN §7)."""
+
+    epochs: int = Field(200, ge=1, le=10000)
+    """LSQML epochs (100-300 converge at high dose)."""
+    batches_per_epoch: int = Field(8, ge=1, le=1000)
+    """Compact batches per epoch (batch size about n/4 to n/10 converges well)."""
+    momentum: float = Field(0.5, ge=0, le=1)
+    """Momentum acceleration gain for the compact batches."""
+    device: Literal["auto", "cpu", "gpu"] = "auto"
+    """Where pty-chi runs: ``auto`` takes the GPU when torch sees one."""
+    timeout_seconds: float = Field(3600, gt=0)
+    """A run longer than this is killed and retried (a hung worker)."""
+
+
 class Seeds(_Frozen):
     """Every random draw is seeded from these (numpy Generator, TF, torch)."""
 
@@ -180,6 +195,7 @@ class StudyConfig(_Frozen):
     scan: ScanConfig = ScanConfig()
     views: ViewConfig = ViewConfig()
     training: TrainingConfig = TrainingConfig()
+    lsqml: LsqmlConfig = LsqmlConfig()
     seeds: Seeds = Seeds()
 
 
@@ -193,6 +209,7 @@ _PROFILES: dict[Profile, dict[str, Any]] = {
         },
         "views": {"min_positions": 8},
         "training": {"filters_base": 8, "epochs": 2, "max_samples": 48, "batch_size": 8},
+        "lsqml": {"epochs": 5, "timeout_seconds": 600},
     },
     Profile.QUICK: {
         "scan": {
@@ -203,6 +220,7 @@ _PROFILES: dict[Profile, dict[str, Any]] = {
         },
         "views": {"min_positions": 12},
         "training": {"filters_base": 16, "epochs": 12, "max_samples": 256},
+        "lsqml": {"epochs": 60, "timeout_seconds": 900},
     },
     Profile.PAPER: {},
 }

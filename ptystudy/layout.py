@@ -64,6 +64,9 @@ class RunLayout:
     def recon(self, dose: float, view: str, split: Split | str, arm: str) -> Path:
         return self.root / "recon" / dose_label(dose) / view / str(Split(split)) / f"{arm}.npz"
 
+    def cost_figure(self, dose: float, view: str, split: Split | str) -> Path:
+        return self.recon(dose, view, split, "lsqml").with_name("lsqml_cost.png")
+
     def spacing_figure(self, dose: float, view: str, split: Split | str) -> Path:
         name = "spacing.png" if Split(split) is Split.TRAIN else f"spacing_{Split(split)}.png"
         return self.view_dir(dose, view) / name

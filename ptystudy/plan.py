@@ -65,6 +65,6 @@ def check_plan(config: StudyConfig) -> float:
     return diameter
 
 
-def training_seed(seed: int, dose: float, view: str, arm: str) -> int:
-    """The seed of one network's training, derived from ``seed`` and its condition."""
-    return int(condition_rng(seed, dose, view, arm).integers(2**31 - 1))
+def derived_seed(seed: int, *labels: str | float) -> int:
+    """A seed for one run (a network's training, an LSQML run), derived from ``seed`` and labels."""
+    return int(condition_rng(seed, *labels).integers(2**31 - 1))

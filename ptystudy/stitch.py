@@ -55,3 +55,11 @@ class Stitcher:
         obj = np.zeros(self.shape, np.complex64)
         obj[coverage] = (self._sum[coverage] / self._count[coverage]).astype(np.complex64)
         return obj, coverage
+
+
+def coverage_mask(shape: tuple[int, int], ycoords: np.ndarray, xcoords: np.ndarray, crop_size: int) -> np.ndarray:
+    """(H, W) bool union of the central ``crop_size`` squares at integer patch centres."""
+    stitcher = Stitcher(shape, crop_size)
+    ones = np.ones((ycoords.size, crop_size, crop_size), np.complex64)
+    stitcher.add(ones, ycoords, xcoords)
+    return stitcher.result()[1]

@@ -63,11 +63,16 @@ def test_smoke_study_runs_green(smoke_run):
                 for split in ("train", "test"):
                     recon = load_recon(layout.recon(dose, view, split, arm))
                     assert recon.coverage.any() and recon.obj.shape == recon.coverage.shape
+            for split in ("train", "test"):
+                lsqml = load_recon(layout.recon(dose, view, split, "lsqml"))
+                scan = load_scan(layout.view(dose, view, split))
+                assert lsqml.metadata["n_patterns"] == scan.n_patterns
+                assert len(lsqml.metadata["cost_per_epoch"]) == lsqml.metadata["epochs"] == 5
     on_disk = json.loads((layout.report_dir / "summary.json").read_text())
     assert on_disk["n_success"] == 12 and on_disk["phases"]["views"]["succeeded"] == 12
     manifest = json.loads(layout.manifest.read_text())
     assert manifest["config"]["profile"] == "smoke"
-    assert len(manifest["outputs"]) == 6 + 12 * 3 + 18 * 4 + 36
+    assert len(manifest["outputs"]) == 6 + 12 * 3 + 18 * 4 + 36 + 12
     for path, digest in manifest["outputs"].items():
         assert sha256_file(Path(path)) == digest
     assert not [p for p in out.rglob("*") if p.is_file() and p.stat().st_size == 0]
@@ -78,7 +83,7 @@ def test_cached_rerun_does_no_phase_work(smoke_run):
     out, _ = smoke_run
     before = _phase_files(out)
     summary = study(profile="smoke", out=str(out))
-    for phase in ("simulate", "views", "train", "infer"):
+    for phase in ("simulate", "views", "train", "infer", "lsqml"):
         tally = summary["phases"][phase]
         assert tally["cached"] == tally["tasks"] > 0, phase
     assert _phase_files(out) == before

@@ -1,0 +1,80 @@
+"""Phase E speed: training samples per second and inference patterns per second per arm.
+
+    python benchmarks/networks.py [--profile quick|paper] [--dose 10000]
+
+Trains each network arm on the dense train view of the profile for a few epochs (the
+first epoch, which traces the graph, is reported apart) and reconstructs the dense test
+view, on this machine's CPU (or GPU, if TensorFlow sees one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow as tf  # noqa: E402
+
+from ptystudy.config import Arm, resolve_config  # noqa: E402
+from ptystudy.layout import Split  # noqa: E402
+from ptystudy.models.inference import reconstruct_view  # noqa: E402
+from ptystudy.models.training import train_network  # noqa: E402
+from ptystudy.simulate import simulate_dose  # noqa: E402
+from ptystudy.views import build_view  # noqa: E402
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    parser.add_argument("--dose", type=float, default=1e4)
+    parser.add_argument("--epochs", type=int, default=4)
+    args = parser.parse_args()
+    config = resolve_config(args.profile, overrides={"training.epochs": args.epochs, "training.stop_patience": 100})
+    scans = simulate_dose(config.scan, config.seeds, args.dose)
+    views = {
+        split: build_view(
+            scans[split], name="dense", overlap=config.views.overlaps["dense"], config=config.views, seeds=config.seeds
+        ).scan
+        for split in Split
+    }
+    devices = ", ".join(d.device_type for d in tf.config.list_physical_devices()) or "none"
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__} devices: {devices}")
+    print(
+        f"profile {args.profile}: N = {config.scan.patch_size_px}, filters {config.training.filters_base}, "
+        f"batch {config.training.batch_size}, dense train view {views[Split.TRAIN].n_patterns} patterns, "
+        f"test view {views[Split.TEST].n_patterns}"
+    )
+    print(
+        f"{'arm':<12}{'train samples/s':>17}{'patterns/s':>12}{'first epoch s':>15}{'infer patterns/s':>18}{'ms/pattern':>12}"
+    )
+    for arm in Arm:
+        if not arm.is_network:
+            continue
+        trained = train_network(views[Split.TRAIN], arm, config.training, seed=1)
+        history = trained.history
+        per_epoch = history["seconds"] / history["epochs_run"]
+        reconstruct_view(
+            trained.model, trained.spec, views[Split.TEST], batch_size=config.training.inference_batch_size
+        )
+        started = time.perf_counter()
+        reconstruct_view(
+            trained.model, trained.spec, views[Split.TEST], batch_size=config.training.inference_batch_size
+        )
+        infer_seconds = time.perf_counter() - started
+        n_test = views[Split.TEST].n_patterns
+        rate = history["train_samples_per_second"]
+        print(
+            f"{arm!s:<12}{rate:>17.1f}{rate * history['samples_per_group']:>12.1f}{per_epoch:>15.2f}"
+            f"{n_test / infer_seconds:>18.0f}{1e3 * infer_seconds / n_test:>12.3f}"
+        )
+    print("train samples/s include graph tracing in the first epoch; a gs2 sample is a group of 4 patterns.")
+    print("LSQML per-pattern time for the same scan: see benchmarks/lsqml.py once phase F exists.")
+
+
+if __name__ == "__main__":
+    np.set_printoptions(precision=3)
+    main()

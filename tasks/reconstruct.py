@@ -1,0 +1,93 @@
+"""Phase F task: pty-chi LSQML on one view split, in the reusable worker process."""
+
+from __future__ import annotations
+
+import atexit
+from pathlib import Path
+
+from prefect import get_run_logger
+
+from ptystudy.config import LsqmlConfig
+from ptystudy.contract import load_scan
+from ptystudy.layout import RunLayout, dose_text
+from ptystudy.lsqml_worker import LsqmlWorker
+from ptystudy.ptychi_adapter import LsqmlSettings
+from ptystudy.recon import Reconstruction, write_recon
+from ptystudy.records import FileRecord, ReconRecord, ViewRecord
+from ptystudy.report import plot_cost_history
+from ptystudy.stitch import coverage_mask
+from tasks._prefect import phase_task
+
+WORKER = LsqmlWorker()
+"""One child process for every LSQML run of this process (pty-chi's import is paid once)."""
+atexit.register(WORKER.stop)
+
+
+@phase_task(
+    name="lsqml",
+    modules=(
+        "ptystudy.ptychi_adapter",
+        "ptystudy.lsqml_worker",
+        "ptystudy.contract",
+        "ptystudy.recon",
+        "ptystudy.stitch",
+    ),
+    tags=("heavy", "torch"),
+)
+def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: str) -> ReconRecord:
+    """LSQML on every pattern of one view; write ``recon/.../lsqml.npz`` and its cost figure."""
+    path = view.file.verified()
+    scan = load_scan(path, require_groups=True)
+    settings = LsqmlSettings(
+        epochs=lsqml.epochs,
+        batches_per_epoch=lsqml.batches_per_epoch,
+        momentum=lsqml.momentum,
+        device=lsqml.device,
+        seed=seed,
+    )
+    result = WORKER.run(path, settings, timeout_s=lsqml.timeout_seconds)
+    if result.n_patterns != scan.n_patterns:
+        raise RuntimeError(f"LSQML used {result.n_patterns} of the view's {scan.n_patterns} patterns")
+    coverage = coverage_mask(scan.obj.shape, scan.ycoords, scan.xcoords, scan.patch_size // 2)
+    layout = RunLayout(Path(run_dir))
+    metadata = {
+        "arm": "lsqml",
+        "dose": view.dose,
+        "view": view.view,
+        "split": view.split,
+        "n_patterns": result.n_patterns,
+        "epochs": result.epochs,
+        "batch_size": result.batch_size,
+        "device": result.device,
+        "cost_per_epoch": result.cost_per_epoch,
+    }
+    recon_path = write_recon(
+        layout.recon(view.dose, view.view, view.split, "lsqml"), Reconstruction(result.obj, coverage, metadata)
+    )
+    label = f"lsqml {dose_text(view.dose)} {view.view} {view.split}"
+    plot_cost_history(
+        layout.cost_figure(view.dose, view.view, view.split),
+        result.cost_per_epoch,
+        title=f"{label}: {result.n_patterns} patterns",
+    )
+    get_run_logger().info(
+        "%s: %d patterns, %d epochs on %s in %.1f s (%.2f ms per pattern per epoch), cost %.4g -> %.4g",
+        label,
+        result.n_patterns,
+        result.epochs,
+        result.device,
+        result.seconds,
+        1e3 * result.seconds / (result.epochs * result.n_patterns),
+        result.cost_per_epoch[0],
+        result.cost_per_epoch[-1],
+    )
+    return ReconRecord(
+        dose=view.dose,
+        view=view.view,
+        split=view.split,
+        arm="lsqml",
+        file=FileRecord.of(recon_path),
+        n_patterns=result.n_patterns,
+        covered_px=int(coverage.sum()),
+        seconds=result.seconds,
+    )

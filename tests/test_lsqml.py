@@ -1,0 +1,155 @@
+"""Phase F: the pty-chi adapter, its conventions and its isolated worker process."""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from ptystudy.config import resolve_config
+from ptystudy.contract import write_scan
+from ptystudy.errors import ContractError, TransientError
+from ptystudy.layout import Split
+from ptystudy.lsqml_worker import LsqmlWorker
+from ptystudy.ptychi_adapter import LsqmlSettings, batch_size, buffer_origin, to_ptychi_positions
+from ptystudy.simulate import simulate_dose
+from ptystudy.stitch import coverage_mask
+from ptystudy.views import build_view
+
+
+@pytest.fixture(scope="module")
+def view_file(tmp_path_factory):
+    """A 1e6-photon dense train view of the smoke scan, written to disk."""
+    config = resolve_config("smoke")
+    scan = simulate_dose(config.scan, config.seeds, 1e6)[Split.TRAIN]
+    view = build_view(scan, name="dense", overlap=0.7, config=config.views, seeds=config.seeds).scan
+    return write_scan(tmp_path_factory.mktemp("lsqml") / "view.npz", view), view
+
+
+@pytest.fixture(scope="module")
+def worker():
+    worker = LsqmlWorker()
+    yield worker
+    worker.stop()
+
+
+def test_positions_match_ptychi_patch_extraction(view_file):
+    """Our integer centres, converted, cut exactly the same patches in pty-chi (known shift)."""
+    torch = pytest.importorskip("torch")
+    from ptychi.image_proc import extract_patches_integer
+
+    from ptystudy import physics
+
+    _, view = view_file
+    ys, xs = to_ptychi_positions(view.ycoords, view.xcoords, view.obj.shape)
+    origin = buffer_origin(view.obj.shape)
+    index = torch.tensor(np.stack([ys + origin[0], xs + origin[1]], axis=1))
+    theirs = extract_patches_integer(torch.tensor(view.obj), index, (32, 32)).numpy()
+    ours = physics.extract_patches(view.obj, view.ycoords, view.xcoords, 32)
+    np.testing.assert_array_equal(theirs, ours)
+    shifted = extract_patches_integer(torch.tensor(view.obj), index + 1.0, (32, 32)).numpy()
+    assert np.abs(shifted - ours).max() > 0.1, "a one-pixel shift must change the patches"
+
+
+def test_batch_size_is_compact():
+    assert batch_size(100, 8) == 13
+    assert batch_size(3, 8) == 1
+
+
+def _relative_error(estimate, truth, mask):
+    """Relative L2 error after the best global complex scale."""
+    a, t = estimate[mask], truth[mask]
+    scale = np.vdot(a, t) / np.vdot(a, a)
+    return float(np.linalg.norm(scale * a - t) / np.linalg.norm(t))
+
+
+def test_lsqml_lowers_the_error_and_uses_every_pattern(view_file, worker):
+    path, view = view_file
+    state_before = (np.random.get_state()[1].copy(), random.getstate())
+    result = worker.run(
+        path, LsqmlSettings(epochs=20, batches_per_epoch=6, momentum=0.5, device="auto", seed=1), timeout_s=600
+    )
+    assert result.n_patterns == view.n_patterns
+    assert result.epochs == 20 and len(result.cost_per_epoch) == 20 and result.device == "cpu"
+    mask = coverage_mask(view.obj.shape, view.ycoords, view.xcoords, 16)
+    flat = _relative_error(np.ones_like(view.obj), view.obj, mask)
+    assert _relative_error(result.obj, view.obj, mask) < 0.8 * flat
+    assert result.cost_per_epoch[-1] < result.cost_per_epoch[1]
+    # pty-chi reseeds and changes torch defaults, but only in the worker process
+    assert np.array_equal(np.random.get_state()[1], state_before[0]) and random.getstate() == state_before[1]
+    assert worker.pid is not None
+
+
+def test_caller_torch_defaults_are_untouched(view_file, worker):
+    torch = pytest.importorskip("torch")
+    path, _ = view_file
+    torch_state = torch.random.get_rng_state().clone()
+    dtype, device = torch.get_default_dtype(), torch.get_default_device()
+    worker.run(path, LsqmlSettings(epochs=2, batches_per_epoch=4, momentum=0.5, device="cpu", seed=5), timeout_s=600)
+    assert torch.get_default_dtype() == dtype and torch.get_default_device() == device
+    assert torch.equal(torch.random.get_rng_state(), torch_state)
+
+
+def test_broken_view_is_rejected_naming_the_file(tmp_path, worker):
+    bad = tmp_path / "broken_view.npz"
+    np.savez(bad, diffraction=np.ones((3, 8, 8), np.float32))
+    with pytest.raises(ContractError, match=r"broken_view\.npz: missing key"):
+        worker.run(bad, LsqmlSettings(epochs=1, batches_per_epoch=1, momentum=0.5, device="cpu", seed=1), timeout_s=600)
+
+
+def test_a_hung_run_is_killed_and_the_next_one_succeeds(view_file, worker):
+    path, view = view_file
+    slow = LsqmlSettings(epochs=5000, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1)
+    worker.run(path, LsqmlSettings(epochs=1, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1), timeout_s=600)
+    first_pid = worker.pid
+    with pytest.raises(TransientError, match="did not finish within 2 s; worker killed"):
+        worker.run(path, slow, timeout_s=2)
+    assert worker.pid is None
+    result = worker.run(
+        path, LsqmlSettings(epochs=1, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1), timeout_s=600
+    )
+    assert result.n_patterns == view.n_patterns and worker.pid != first_pid
+
+
+def test_task_rejects_a_broken_view_before_ptychi_starts(tmp_path, smoke_config, monkeypatch):
+    import tasks.reconstruct
+    from ptystudy.records import FileRecord, ViewRecord
+
+    bad = tmp_path / "view.npz"
+    np.savez(bad, diffraction=np.ones((3, 8, 8), np.float32))
+    record = FileRecord.of(bad)
+    view = ViewRecord(
+        dose=1e3,
+        view="dense",
+        split="test",
+        file=record,
+        overlap_file=record,
+        spacing_figure=record,
+        n_positions=3,
+        n_groups=3,
+        min_spacing_px=1.0,
+        measured_overlap=0.5,
+        seconds=0.0,
+    )
+    monkeypatch.setattr(tasks.reconstruct.WORKER, "run", lambda *a, **k: pytest.fail("pty-chi must not start"))
+    with pytest.raises(ContractError, match=r"view\.npz: missing key"):
+        tasks.reconstruct.reconstruct_lsqml.fn(view, smoke_config.lsqml, 1, str(tmp_path))
+
+
+def test_a_killed_worker_is_a_transient_failure(view_file, worker):
+    import os
+    import signal
+    import threading
+
+    path, view = view_file
+    worker.run(path, LsqmlSettings(epochs=1, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1), timeout_s=600)
+    victim = worker.pid
+    threading.Timer(1.0, lambda: os.kill(victim, signal.SIGKILL)).start()
+    slow = LsqmlSettings(epochs=5000, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1)
+    with pytest.raises(TransientError, match=r"the LSQML worker died \(exit code -9\)"):
+        worker.run(path, slow, timeout_s=600)
+    result = worker.run(
+        path, LsqmlSettings(epochs=1, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1), timeout_s=600
+    )
+    assert result.n_patterns == view.n_patterns
