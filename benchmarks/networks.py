@@ -12,7 +12,9 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import tempfile
 import time
+from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
@@ -20,9 +22,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ptystudy.config import Arm, resolve_config  # noqa: E402
+from ptystudy.contract import write_scan  # noqa: E402
 from ptystudy.layout import Split  # noqa: E402
+from ptystudy.lsqml_worker import LsqmlWorker  # noqa: E402
 from ptystudy.models.inference import reconstruct_view  # noqa: E402
 from ptystudy.models.training import train_network  # noqa: E402
+from ptystudy.ptychi_adapter import LsqmlSettings  # noqa: E402
 from ptystudy.simulate import simulate_dose  # noqa: E402
 from ptystudy.views import build_view  # noqa: E402
 
@@ -67,12 +72,40 @@ def main() -> None:
         infer_seconds = time.perf_counter() - started
         n_test = views[Split.TEST].n_patterns
         rate = history["train_samples_per_second"]
+        rows.append((arm, infer_seconds / n_test))
         print(
             f"{arm!s:<12}{rate:>17.1f}{rate * history['samples_per_group']:>12.1f}{per_epoch:>15.2f}"
             f"{n_test / infer_seconds:>18.0f}{1e3 * infer_seconds / n_test:>12.3f}"
         )
     print("train samples/s include graph tracing in the first epoch; a gs2 sample is a group of 4 patterns.")
-    print("LSQML per-pattern time for the same scan: see benchmarks/lsqml.py once phase F exists.")
+    lsqml_seconds = lsqml_seconds_per_pattern(views[Split.TEST], config)
+    print(
+        f"LSQML ({config.lsqml.epochs} epochs, the profile's setting) on the same test view: "
+        f"{1e3 * lsqml_seconds:.2f} ms per pattern"
+    )
+    for arm, seconds in rows:
+        print(
+            f"  {arm!s:<12} inference is {lsqml_seconds / seconds:7.0f}x faster per pattern than LSQML (goal >= 100x)"
+        )
+
+
+def lsqml_seconds_per_pattern(view, config) -> float:
+    """pty-chi's run time per pattern on ``view``, in its own worker process as in the study."""
+    with tempfile.TemporaryDirectory() as folder:
+        path = write_scan(Path(folder) / "view.npz", view)
+        worker = LsqmlWorker()
+        try:
+            settings = LsqmlSettings(
+                epochs=config.lsqml.epochs,
+                batches_per_epoch=config.lsqml.batches_per_epoch,
+                momentum=config.lsqml.momentum,
+                device=config.lsqml.device,
+                seed=1,
+            )
+            result = worker.run(path, settings, timeout_s=config.lsqml.timeout_seconds)
+        finally:
+            worker.stop()
+    return result.seconds / result.n_patterns
 
 
 if __name__ == "__main__":

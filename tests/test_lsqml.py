@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import random
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -12,7 +14,7 @@ from ptystudy.contract import write_scan
 from ptystudy.errors import ContractError, TransientError
 from ptystudy.layout import Split
 from ptystudy.lsqml_worker import LsqmlWorker
-from ptystudy.ptychi_adapter import LsqmlSettings, batch_size, buffer_origin, to_ptychi_positions
+from ptystudy.ptychi_adapter import LsqmlSettings, batch_size
 from ptystudy.simulate import simulate_dose
 from ptystudy.stitch import coverage_mask
 from ptystudy.views import build_view
@@ -34,22 +36,36 @@ def worker():
     worker.stop()
 
 
+def _run_isolated(code: str, *args: str) -> str:
+    """Run ``code`` in a fresh interpreter: torch and TensorFlow crash in one process, and
+    this test process has TensorFlow loaded."""
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout.strip()
+
+
 def test_positions_match_ptychi_patch_extraction(view_file):
     """Our integer centres, converted, cut exactly the same patches in pty-chi (known shift)."""
-    torch = pytest.importorskip("torch")
-    from ptychi.image_proc import extract_patches_integer
-
-    from ptystudy import physics
-
-    _, view = view_file
-    ys, xs = to_ptychi_positions(view.ycoords, view.xcoords, view.obj.shape)
-    origin = buffer_origin(view.obj.shape)
-    index = torch.tensor(np.stack([ys + origin[0], xs + origin[1]], axis=1))
-    theirs = extract_patches_integer(torch.tensor(view.obj), index, (32, 32)).numpy()
-    ours = physics.extract_patches(view.obj, view.ycoords, view.xcoords, 32)
-    np.testing.assert_array_equal(theirs, ours)
-    shifted = extract_patches_integer(torch.tensor(view.obj), index + 1.0, (32, 32)).numpy()
-    assert np.abs(shifted - ours).max() > 0.1, "a one-pixel shift must change the patches"
+    path, _ = view_file
+    code = (
+        "import sys, numpy as np, torch\n"
+        "from ptychi.image_proc import extract_patches_integer\n"
+        "from ptystudy import physics\n"
+        "from ptystudy.contract import load_scan\n"
+        "from ptystudy.ptychi_adapter import buffer_origin, to_ptychi_positions\n"
+        "view = load_scan(sys.argv[1])\n"
+        "ys, xs = to_ptychi_positions(view.ycoords, view.xcoords, view.obj.shape)\n"
+        "origin = buffer_origin(view.obj.shape)\n"
+        "index = torch.tensor(np.stack([ys + origin[0], xs + origin[1]], axis=1))\n"
+        "image = torch.tensor(view.obj)\n"
+        "ours = physics.extract_patches(view.obj, view.ycoords, view.xcoords, view.patch_size)\n"
+        "same = np.abs(extract_patches_integer(image, index, ours.shape[1:]).numpy() - ours).max()\n"
+        "moved = np.abs(extract_patches_integer(image, index + 1.0, ours.shape[1:]).numpy() - ours).max()\n"
+        "print(same, moved)\n"
+    )
+    same, moved = map(float, _run_isolated(code, str(path)).split())
+    assert same == 0.0
+    assert moved > 0.1, "a one-pixel shift must change the patches"
 
 
 def test_batch_size_is_compact():
@@ -81,14 +97,22 @@ def test_lsqml_lowers_the_error_and_uses_every_pattern(view_file, worker):
     assert worker.pid is not None
 
 
-def test_caller_torch_defaults_are_untouched(view_file, worker):
-    torch = pytest.importorskip("torch")
+def test_caller_torch_defaults_are_untouched(view_file):
+    """A caller that uses torch keeps its default dtype, device and random state."""
     path, _ = view_file
-    torch_state = torch.random.get_rng_state().clone()
-    dtype, device = torch.get_default_dtype(), torch.get_default_device()
-    worker.run(path, LsqmlSettings(epochs=2, batches_per_epoch=4, momentum=0.5, device="cpu", seed=5), timeout_s=600)
-    assert torch.get_default_dtype() == dtype and torch.get_default_device() == device
-    assert torch.equal(torch.random.get_rng_state(), torch_state)
+    code = (
+        "import sys, torch\n"
+        "from ptystudy.lsqml_worker import LsqmlWorker\n"
+        "from ptystudy.ptychi_adapter import LsqmlSettings\n"
+        "state = torch.random.get_rng_state().clone()\n"
+        "dtype, device = torch.get_default_dtype(), torch.get_default_device()\n"
+        "worker = LsqmlWorker()\n"
+        "worker.run(sys.argv[1], LsqmlSettings(epochs=2, batches_per_epoch=4, momentum=0.5, device='cpu', seed=5), timeout_s=600)\n"
+        "worker.stop()\n"
+        "print(torch.get_default_dtype() == dtype, torch.get_default_device() == device,"
+        " torch.equal(torch.random.get_rng_state(), state))\n"
+    )
+    assert _run_isolated(code, str(path)) == "True True True"
 
 
 def test_broken_view_is_rejected_naming_the_file(tmp_path, worker):
