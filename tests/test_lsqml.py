@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 
@@ -82,7 +81,7 @@ def _relative_error(estimate, truth, mask):
 
 def test_lsqml_lowers_the_error_and_uses_every_pattern(view_file, worker):
     path, view = view_file
-    state_before = (np.random.get_state()[1].copy(), random.getstate())
+    numpy_state = np.random.get_state()[1].copy()
     result = worker.run(
         path, LsqmlSettings(epochs=20, batches_per_epoch=6, momentum=0.5, device="auto", seed=1), timeout_s=600
     )
@@ -93,26 +92,28 @@ def test_lsqml_lowers_the_error_and_uses_every_pattern(view_file, worker):
     assert _relative_error(result.obj, view.obj, mask) < 0.8 * flat
     assert result.cost_per_epoch[-1] < result.cost_per_epoch[1]
     # pty-chi reseeds and changes torch defaults, but only in the worker process
-    assert np.array_equal(np.random.get_state()[1], state_before[0]) and random.getstate() == state_before[1]
+    assert np.array_equal(np.random.get_state()[1], numpy_state)
     assert worker.pid is not None
 
 
-def test_caller_torch_defaults_are_untouched(view_file):
-    """A caller that uses torch keeps its default dtype, device and random state."""
+def test_caller_random_state_and_torch_defaults_are_untouched(view_file):
+    """A caller keeps its Python, numpy and torch random states and torch's defaults."""
     path, _ = view_file
     code = (
-        "import sys, torch\n"
+        "import random, sys, numpy as np, torch\n"
         "from ptystudy.lsqml_worker import LsqmlWorker\n"
         "from ptystudy.ptychi_adapter import LsqmlSettings\n"
         "state = torch.random.get_rng_state().clone()\n"
+        "python_state, numpy_state = random.getstate(), np.random.get_state()[1].copy()\n"
         "dtype, device = torch.get_default_dtype(), torch.get_default_device()\n"
         "worker = LsqmlWorker()\n"
         "worker.run(sys.argv[1], LsqmlSettings(epochs=2, batches_per_epoch=4, momentum=0.5, device='cpu', seed=5), timeout_s=600)\n"
         "worker.stop()\n"
         "print(torch.get_default_dtype() == dtype, torch.get_default_device() == device,"
-        " torch.equal(torch.random.get_rng_state(), state))\n"
+        " torch.equal(torch.random.get_rng_state(), state), random.getstate() == python_state,"
+        " np.array_equal(np.random.get_state()[1], numpy_state))\n"
     )
-    assert _run_isolated(code, str(path)) == "True True True"
+    assert _run_isolated(code, str(path)) == "True True True True True"
 
 
 def test_broken_view_is_rejected_naming_the_file(tmp_path, worker):
