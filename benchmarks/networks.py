@@ -56,6 +56,7 @@ def main() -> None:
     print(
         f"{'arm':<12}{'train samples/s':>17}{'patterns/s':>12}{'first epoch s':>15}{'infer patterns/s':>18}{'ms/pattern':>12}"
     )
+    rows = []
     for arm in Arm:
         if not arm.is_network:
             continue
