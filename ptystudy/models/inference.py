@@ -13,6 +13,21 @@ from ptystudy.models.networks import ModelSpec
 from ptystudy.stitch import Stitcher
 
 
+def object_model(model: keras.Model, spec: ModelSpec) -> keras.Model:
+    """The part of ``model`` that maps diffraction to object amplitude and phase.
+
+    A PINN's group merge and forward model only serve its training loss; inference skips
+    them (and, for gs2, the offsets input).
+    """
+    if spec.arm is Arm.SUPERVISED:
+        return model
+    return keras.Model(
+        {"diffraction": model.get_layer("diffraction").output},
+        {"amplitude": model.get_layer("amplitude").output, "phase": model.get_layer("phase").output},
+        name=f"{spec.arm}_object",
+    )
+
+
 def predict_patches(model: keras.Model, spec: ModelSpec, inputs: dict[str, np.ndarray]) -> np.ndarray:
     """Complex object patches (b, N, N) of a batch: each pattern's own (seed member) prediction.
 
@@ -50,10 +65,11 @@ def reconstruct_view(
         if not np.array_equal(view.groups[:, 0], np.arange(view.n_patterns)):
             raise ContractError("the view's groups must be seeded by every pattern in order (groups[:, 0] == i)")
     data = network_data(view, spec.arm, spec.input_scale)
+    generator = object_model(model, spec)
     stitcher = Stitcher(view.obj.shape, spec.patch_size // 2)
     for start in range(0, data.n_samples, batch_size):
         index = slice(start, start + batch_size)
-        patches = predict_patches(model, spec, data.inputs(index))
+        patches = predict_patches(generator, spec, {"diffraction": data.diffraction[index]})
         seeds = data.members[index, 0]
         stitcher.add(patches, view.ycoords[seeds], view.xcoords[seeds])
     return stitcher.result()
