@@ -24,12 +24,6 @@ import scipy.fft
 from scipy import ndimage
 
 
-def patch_slices(y: int, x: int, patch_size: int) -> tuple[slice, slice]:
-    """Row and column slices of the ``patch_size`` patch centred at integer ``(y, x)``."""
-    half = patch_size // 2
-    return slice(y - half, y - half + patch_size), slice(x - half, x - half + patch_size)
-
-
 def extract_patches(obj: np.ndarray, ycoords: np.ndarray, xcoords: np.ndarray, patch_size: int) -> np.ndarray:
     """Cut ``(n, N, N)`` patches of ``obj`` centred at integer positions.
 
