@@ -16,6 +16,7 @@ import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
 import sys  # noqa: E402
+from collections.abc import Callable, Iterable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
@@ -86,13 +87,14 @@ def run_simulation(
         float(dose): simulate.submit(config.scan, config.seeds, float(dose), str(layout.root), object_sha256)
         for dose in config.scan.doses
     }
+
+    def fail_dose(dose: float, error: str) -> None:
+        for condition in ledger.conditions:
+            if condition.dose == dose:
+                ledger.fail(condition, "simulate", error)
+
     scans: dict[tuple[float, str], ScanRecord] = {}
-    for dose, records in collect("simulate", futures, ledger).items():
-        if isinstance(records, BaseException):
-            for condition in ledger.conditions:
-                if condition.dose == dose:
-                    ledger.fail(condition, "simulate", describe(records))
-            continue
+    for dose, records in collect("simulate", futures.items(), len(futures), ledger, fail_dose).items():
         scans.update({(dose, record.split): record for record in records})
     return scans
 
@@ -119,13 +121,9 @@ def run_views(
         for condition in ledger.conditions
         if ledger.alive(condition)
     }
-    views: dict[Condition, ViewRecord] = {}
-    for condition, record in collect("views", futures, ledger).items():
-        if isinstance(record, BaseException):
-            ledger.fail(condition, "views", describe(record))
-        else:
-            views[condition] = record
-    return views
+    return collect(
+        "views", futures.items(), len(futures), ledger, lambda condition, error: ledger.fail(condition, "views", error)
+    )
 
 
 def run_training(
@@ -141,31 +139,29 @@ def run_training(
     A failed arm fails both splits of its dose and view.
     """
     train = for_run(train_arm, layout.cache_dir, fresh=fresh)
-    futures = {}
+
+    def fail_view(dose: float, view: str, phase: str, error: str) -> None:
+        for condition in ledger.conditions:
+            if (condition.dose, condition.view) == (dose, view):
+                ledger.fail(condition, phase, error)
+
+    jobs = []
     for condition in ledger.conditions:
         if condition.split != Split.TRAIN:
             continue
         view = views.get(condition)
         if view is None or not ledger.alive(condition):
-            for other in ledger.conditions:
-                if (other.dose, other.view) == (condition.dose, condition.view):
-                    ledger.fail(other, "train", f"no training data: the {condition} condition failed")
+            fail_view(condition.dose, condition.view, "train", f"no training data: the {condition} condition failed")
             continue
         for arm in config.training.arms:
             seed = derived_seed(config.seeds.grouping, condition.dose, condition.view, arm)
-            future = train.submit(view, arm, config.training, seed, str(layout.root))
-            future.wait()
-            futures[(condition.dose, condition.view, str(arm))] = future
-    models = {}
-    for key, record in collect("train", futures, ledger).items():
-        if isinstance(record, BaseException):
-            dose, view, arm = key
-            for condition in ledger.conditions:
-                if (condition.dose, condition.view) == (dose, view):
-                    ledger.fail(condition, f"train {arm}", describe(record))
-        else:
-            models[key] = record
-    return models
+            jobs.append(
+                ((condition.dose, condition.view, str(arm)), (view, arm, config.training, seed, str(layout.root)))
+            )
+    submitted = ((key, train.submit(*arguments)) for key, arguments in jobs)
+    return collect(
+        "train", submitted, len(jobs), ledger, lambda key, error: fail_view(key[0], key[1], f"train {key[2]}", error)
+    )
 
 
 def run_inference(
@@ -179,22 +175,19 @@ def run_inference(
 ) -> dict[tuple[Condition, str], ReconRecord]:
     """Phase E inference, every condition x network arm, stitched on the truth's canvas."""
     infer = for_run(infer_arm, layout.cache_dir, fresh=fresh)
-    futures = {}
-    for condition, view in views.items():
-        for arm in config.training.arms:
-            model = models.get((condition.dose, condition.view, str(arm)))
-            if model is None or not ledger.alive(condition):
-                continue
-            future = infer.submit(model, view, config.training.inference_batch_size, str(layout.root))
-            future.wait()
-            futures[(condition, str(arm))] = future
-    recons = {}
-    for (condition, arm), record in collect("infer", futures, ledger).items():
-        if isinstance(record, BaseException):
-            ledger.fail(condition, f"infer {arm}", describe(record))
-        else:
-            recons[(condition, arm)] = record
-    return recons
+    jobs = [
+        ((condition, str(arm)), (models[(condition.dose, condition.view, str(arm))], view))
+        for condition, view in views.items()
+        for arm in config.training.arms
+        if (condition.dose, condition.view, str(arm)) in models and ledger.alive(condition)
+    ]
+    submitted = (
+        (key, infer.submit(model, view, config.training.inference_batch_size, str(layout.root)))
+        for key, (model, view) in jobs
+    )
+    return collect(
+        "infer", submitted, len(jobs), ledger, lambda key, error: ledger.fail(key[0], f"infer {key[1]}", error)
+    )
 
 
 def run_lsqml(
@@ -207,35 +200,48 @@ def run_lsqml(
 ) -> dict[tuple[Condition, str], ReconRecord]:
     """Phase F: pty-chi LSQML on every view split, one run at a time in the worker process."""
     reconstruct = for_run(reconstruct_lsqml, layout.cache_dir, fresh=fresh)
-    futures = {}
-    for condition, view in views.items():
-        if not ledger.alive(condition):
-            continue
-        seed = derived_seed(config.seeds.simulation, condition.dose, condition.view, condition.split, "lsqml")
-        future = reconstruct.submit(view, config.lsqml, seed, str(layout.root))
-        future.wait()
-        futures[condition] = future
-    recons = {}
-    for condition, record in collect("lsqml", futures, ledger).items():
-        if isinstance(record, BaseException):
-            ledger.fail(condition, "lsqml", describe(record))
-        else:
-            recons[(condition, "lsqml")] = record
-    return recons
+    jobs = [(condition, view) for condition, view in views.items() if ledger.alive(condition)]
+    submitted = (
+        (
+            (condition, "lsqml"),
+            reconstruct.submit(
+                view,
+                config.lsqml,
+                derived_seed(config.seeds.simulation, condition.dose, condition.view, condition.split, "lsqml"),
+                str(layout.root),
+            ),
+        )
+        for condition, view in jobs
+    )
+    return collect("lsqml", submitted, len(jobs), ledger, lambda key, error: ledger.fail(key[0], "lsqml", error))
 
 
-def collect(phase: str, futures: dict[Any, PrefectFuture[Any]], ledger: StudyLedger) -> dict[Any, Any]:
-    """Wait for a phase's futures; map each key to its result or its exception; log progress."""
+def collect(
+    phase: str,
+    submitted: Iterable[tuple[Any, PrefectFuture[Any]]],
+    total: int,
+    ledger: StudyLedger,
+    on_failure: Callable[[Any, str], None],
+) -> dict[Any, Any]:
+    """Wait for a phase's ``(key, future)`` pairs in turn; return the results of those that succeeded.
+
+    Each failure goes to ``on_failure(key, reason)``; progress is logged as each finishes.
+    Pass a lazy generator to run the tasks one at a time (each is submitted only after
+    the previous one finished), or already submitted futures to run them concurrently.
+    """
     logger = get_run_logger()
-    outcomes: dict[Any, Any] = {}
-    for done, (key, future) in enumerate(futures.items(), start=1):
+    results: dict[Any, Any] = {}
+    for done, (key, future) in enumerate(submitted, start=1):
         future.wait()
         state = future.state
         ok = state.is_completed()
         ledger.record_task(phase, ok=ok, cached=state.name == "Cached")
-        outcomes[key] = state.result() if ok else state.result(raise_on_failure=False)
-        logger.info("phase %s: %d/%d done%s", phase, done, len(futures), "" if ok else f" ({key} failed)")
-    return outcomes
+        if ok:
+            results[key] = state.result()
+        else:
+            on_failure(key, describe(state.result(raise_on_failure=False)))
+        logger.info("phase %s: %d/%d done%s", phase, done, total, "" if ok else f" ({key} failed)")
+    return results
 
 
 def describe(error: BaseException) -> str:

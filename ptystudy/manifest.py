@@ -11,7 +11,20 @@ from pydantic import BaseModel
 from ptystudy.config import StudyConfig
 from ptystudy.records import FileRecord
 
-PACKAGES = ("ptystudy", "numpy", "scipy", "prefect", "pydantic", "matplotlib", "scikit-image", "h5py")
+PACKAGES = (
+    "ptystudy",
+    "numpy",
+    "scipy",
+    "prefect",
+    "pydantic",
+    "matplotlib",
+    "scikit-image",
+    "h5py",
+    "tensorflow",
+    "keras",
+    "torch",
+    "ptychi",
+)
 
 
 def package_versions() -> dict[str, str]:
