@@ -21,7 +21,11 @@ from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
 from prefect import flow, get_run_logger  # noqa: E402
-from prefect.artifacts import create_markdown_artifact, create_table_artifact  # noqa: E402
+from prefect.artifacts import (  # noqa: E402
+    create_link_artifact,
+    create_markdown_artifact,
+    create_table_artifact,
+)
 from prefect.futures import PrefectFuture  # noqa: E402
 
 from ptystudy.config import ConfigError, StudyConfig, parse_override, resolve_config  # noqa: E402
@@ -30,10 +34,12 @@ from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
 from ptystudy.layout import RunLayout, Split  # noqa: E402
 from ptystudy.manifest import build_manifest  # noqa: E402
 from ptystudy.plan import Condition, check_plan, conditions, derived_seed  # noqa: E402
-from ptystudy.records import ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
+from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.summary import StudyLedger, summary_markdown  # noqa: E402
 from tasks._prefect import for_run  # noqa: E402
+from tasks.compare import compare_condition  # noqa: E402
 from tasks.reconstruct import reconstruct_lsqml  # noqa: E402
+from tasks.report import build_report  # noqa: E402
 from tasks.simulate import simulate_scan  # noqa: E402
 from tasks.train import infer_arm, train_arm  # noqa: E402
 from tasks.views import select_view  # noqa: E402
@@ -51,7 +57,10 @@ def study(
     fresh: bool = False,
     overrides: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Run phases C-F of the study for every dose x view x split; publish the summary."""
+    """Run phases C-G of the study for every dose x view x split; publish the report.
+
+    Fails (after publishing) when any condition failed in any phase.
+    """
     config = resolve_config(profile, config_file=config_file, overrides=overrides)
     layout = RunLayout(Path(out or f"runs/{config.profile}").resolve())
     logger = get_run_logger()
@@ -69,8 +78,10 @@ def study(
     models = run_training(config, layout, ledger, views, fresh=fresh)
     recons = run_inference(config, layout, ledger, views, models, fresh=fresh)
     recons.update(run_lsqml(config, layout, ledger, views, fresh=fresh))
+    compared = run_compare(config, layout, ledger, views, recons, fresh=fresh)
     summary = ledger.summary()
-    publish(config, layout, summary, [*scans.values(), *views.values(), *models.values(), *recons.values()])
+    records = [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
+    publish(config, layout, summary, records, list(compared.values()))
     if summary["n_failed"]:
         raise StudyFailed(f"{summary['n_failed']} of {summary['n_conditions']} conditions failed")
     return summary
@@ -150,7 +161,7 @@ def run_training(
         if condition.split != Split.TRAIN:
             continue
         view = views.get(condition)
-        if view is None or not ledger.alive(condition):
+        if view is None:
             fail_view(condition.dose, condition.view, "train", f"no training data: the {condition} condition failed")
             continue
         for arm in config.training.arms:
@@ -179,7 +190,7 @@ def run_inference(
         ((condition, str(arm)), (models[(condition.dose, condition.view, str(arm))], view))
         for condition, view in views.items()
         for arm in config.training.arms
-        if (condition.dose, condition.view, str(arm)) in models and ledger.alive(condition)
+        if (condition.dose, condition.view, str(arm)) in models
     ]
     submitted = (
         (key, infer.submit(model, view, config.training.inference_batch_size, str(layout.root)))
@@ -200,7 +211,7 @@ def run_lsqml(
 ) -> dict[tuple[Condition, str], ReconRecord]:
     """Phase F: pty-chi LSQML on every view split, one run at a time in the worker process."""
     reconstruct = for_run(reconstruct_lsqml, layout.cache_dir, fresh=fresh)
-    jobs = [(condition, view) for condition, view in views.items() if ledger.alive(condition)]
+    jobs = list(views.items())
     submitted = (
         (
             (condition, "lsqml"),
@@ -214,6 +225,36 @@ def run_lsqml(
         for condition, view in jobs
     )
     return collect("lsqml", submitted, len(jobs), ledger, lambda key, error: ledger.fail(key[0], "lsqml", error))
+
+
+def run_compare(
+    config: StudyConfig,
+    layout: RunLayout,
+    ledger: StudyLedger,
+    views: dict[Condition, ViewRecord],
+    recons: dict[tuple[Condition, str], ReconRecord],
+    *,
+    fresh: bool,
+) -> dict[Condition, CompareRecord]:
+    """Phase G: align and score every arm present for each condition, all conditions at once.
+
+    A condition one of whose arms failed is still scored on the others (and stays failed).
+    """
+    score = for_run(compare_condition, layout.cache_dir, fresh=fresh)
+    futures = {}
+    for condition, view in views.items():
+        present = [record for (key, _), record in recons.items() if key == condition]
+        if not present:
+            ledger.fail(condition, "compare", "no reconstruction to score: every arm failed")
+            continue
+        futures[condition] = score.submit(view, present, config.evaluation, str(layout.root))
+
+    compared = collect(
+        "compare", futures.items(), len(futures), ledger, lambda key, error: ledger.fail(key, "compare", error)
+    )
+    for condition in compared:
+        ledger.complete(condition)
+    return compared
 
 
 def collect(
@@ -248,19 +289,41 @@ def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
 
 
-def publish(config: StudyConfig, layout: RunLayout, summary: dict[str, Any], records: list[Any]) -> None:
-    """Write summary.json, summary.md and manifest.json; publish the Prefect artifacts."""
+def publish(
+    config: StudyConfig,
+    layout: RunLayout,
+    summary: dict[str, Any],
+    records: list[Any],
+    compared: list[CompareRecord],
+) -> None:
+    """Write the report (metrics.csv, figures), summary.json/.md and manifest.json; publish the
+    Prefect artifacts: the summary (markdown), the scores and the task tally (tables), the figures (links)."""
     title = f"Dose x overlap study ({config.profile} profile)"
-    markdown = summary_markdown(summary, title=title)
+    report = build_report(compared, str(layout.report_dir))
+    summary = {**summary, "report": report["files"]}
+    markdown = summary_markdown(summary, title=title) + "\n" + report["markdown"]
     write_json(layout.report_dir / "summary.json", summary)
     write_text(layout.report_dir / "summary.md", markdown)
     write_json(layout.manifest, build_manifest(config, records))
     create_markdown_artifact(key="study-summary", markdown=markdown, description=title)
     create_table_artifact(
+        key="study-metrics",
+        table=report["scores"],
+        description="Headline scores per condition and arm, after alignment (report/metrics.csv has all)",
+    )
+    create_table_artifact(
         key="study-tasks",
         table=[{"phase": name, **tally} for name, tally in summary["phases"].items()],
         description="Tasks per phase: succeeded (of which cached) and failed",
     )
+    for name, path in report["files"].items():
+        if path.endswith(".png"):
+            create_link_artifact(
+                key=f"study-{name.replace('_', '-')}",
+                link=Path(path).as_uri(),
+                link_text=f"{Path(path).name} ({title})",
+                description=f"Study figure {name}",
+            )
 
 
 def get_parser() -> argparse.ArgumentParser:

@@ -180,6 +180,17 @@ class LsqmlConfig(_Frozen):
     """A run longer than this is killed and retried (a hung worker)."""
 
 
+class EvaluationConfig(_Frozen):
+    """Phase G: alignment and scoring against the ground truth (DESIGN §8)."""
+
+    max_shift_px: float = Field(2.0, ge=0, le=16)
+    """A registration shift larger than this is recorded but not applied, px."""
+    remove_phase_ramp: bool = False
+    """Fit and remove a linear phase ramp; for a refined probe (the study's probe is fixed)."""
+    amplitude_smoothing_px: float = Field(1.0, ge=0, le=8)
+    """Gaussian sigma applied to both amplitudes before MS-SSIM, px (0: none)."""
+
+
 class Seeds(_Frozen):
     """Every random draw is seeded from these (numpy Generator, TF, torch)."""
 
@@ -196,6 +207,7 @@ class StudyConfig(_Frozen):
     views: ViewConfig = ViewConfig()
     training: TrainingConfig = TrainingConfig()
     lsqml: LsqmlConfig = LsqmlConfig()
+    evaluation: EvaluationConfig = EvaluationConfig()
     seeds: Seeds = Seeds()
 
 

@@ -67,6 +67,10 @@ class RunLayout:
     def cost_figure(self, dose: float, view: str, split: Split | str) -> Path:
         return self.recon(dose, view, split, "lsqml").with_name("lsqml_cost.png")
 
+    def compare_dir(self, dose: float, view: str, split: Split | str) -> Path:
+        """Phase G outputs of one condition: aligned.npz, metrics.csv, montage.png, frc.png."""
+        return self.root / "compare" / dose_label(dose) / view / str(Split(split))
+
     def spacing_figure(self, dose: float, view: str, split: Split | str) -> Path:
         name = "spacing.png" if Split(split) is Split.TRAIN else f"spacing_{Split(split)}.png"
         return self.view_dir(dose, view) / name

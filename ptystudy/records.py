@@ -100,3 +100,18 @@ class ReconRecord(_Record):
     n_patterns: int
     covered_px: int
     seconds: float
+
+
+class CompareRecord(_Record):
+    """Phase G output for one condition: every arm present, aligned and scored."""
+
+    dose: float
+    view: str
+    split: str
+    arms: tuple[str, ...]
+    aligned: FileRecord
+    metrics: FileRecord
+    alignment: FileRecord
+    montage: FileRecord
+    frc_figure: FileRecord
+    seconds: float

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
 
 from ptystudy.files import atomic_path
@@ -66,4 +69,172 @@ def plot_cost_history(path: Path, cost_per_epoch: list[float], *, title: str) ->
     axes.set_xlabel("epoch")
     axes.set_ylabel("LSQML cost (pty-chi MSE of sqrt intensities)")
     axes.set_title(title)
+    return save_figure(figure, path)
+
+
+ARM_COLOURS = {"pinn": "tab:blue", "pinn_gs1": "tab:cyan", "supervised": "tab:orange", "lsqml": "tab:green"}
+ARM_TITLES = {
+    "pinn": "PtychoPINN gs2",
+    "pinn_gs1": "PtychoPINN gs1",
+    "supervised": "supervised (PtychoNN)",
+    "lsqml": "LSQML (pty-chi)",
+}
+METRIC_TITLES = {
+    "mae": "MAE",
+    "mse": "MSE",
+    "psnr": "PSNR (dB)",
+    "ssim": "SSIM",
+    "ms_ssim": "MS-SSIM",
+    "frc50": "FRC 0.5 crossing (fraction of Nyquist)",
+    "frc_halfbit": "FRC 1/2-bit crossing (fraction of Nyquist)",
+}
+COMPONENT_UNITS = {"amplitude": "amplitude (a.u.)", "phase": "phase (rad)"}
+
+
+def arm_title(arm: str) -> str:
+    return ARM_TITLES.get(arm, arm)
+
+
+def plot_montage(
+    path: Path,
+    truth: dict[str, np.ndarray],
+    arms: dict[str, dict[str, np.ndarray]],
+    mask: np.ndarray,
+    *,
+    captions: dict[str, str],
+    title: str,
+) -> Path:
+    """Ground truth and every arm (rows), amplitude and phase (columns), shared colour scales.
+
+    truth, arms[arm] : {"amplitude": (h, w), "phase": (h, w)} aligned crops.
+    mask : (h, w) bool; unscored pixels are drawn grey.
+    captions : a line under each arm's name (e.g. its scores).
+    """
+    rows = {"ground truth": truth, **{arm_title(arm): images for arm, images in arms.items()}}
+    notes = {"ground truth": "", **{arm_title(arm): captions.get(arm, "") for arm in arms}}
+    height, width = mask.shape
+    panel_width = 4.2
+    panel_height = max(panel_width * height / width, 1.2) + 0.5
+    figure = Figure(figsize=(2 * panel_width + 1.2, panel_height * len(rows) + 0.6), layout="constrained")
+    grid = figure.subplots(len(rows), 2, squeeze=False)
+    for column, component in enumerate(("amplitude", "phase")):
+        vmin, vmax = float(truth[component][mask].min()), float(truth[component][mask].max())
+        cmap = matplotlib_cmap("gray" if component == "amplitude" else "twilight_shifted")
+        image = None
+        for row, (name, images) in enumerate(rows.items()):
+            axes = grid[row, column]
+            values = np.ma.masked_array(images[component], ~mask)
+            image = axes.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
+            axes.set_xticks([])
+            axes.set_yticks([])
+            note = f"\n{notes[name]}" if notes[name] and column == 0 else ""
+            axes.set_title(f"{name}: {component}{note}", fontsize=8)
+        figure.colorbar(image, ax=grid[:, column], shrink=0.6, label=COMPONENT_UNITS[component])
+    figure.suptitle(f"{title}\nafter alignment; grey = not scored (outside the view's coverage)", fontsize=9)
+    return save_figure(figure, path)
+
+
+def matplotlib_cmap(name: str) -> Colormap:
+    """A copy of colour map ``name`` with masked pixels drawn light grey."""
+    return colormaps[name].with_extremes(bad="lightgrey")
+
+
+def plot_frc(path: Path, curves: dict[str, dict[str, Any]], *, title: str) -> Path:
+    """FRC per arm for amplitude and phase, with the 0.5 and 1/2-bit thresholds.
+
+    curves[arm][component] : an object with ``frequency``, ``frc`` and ``halfbit`` arrays.
+    """
+    figure = Figure(figsize=(10, 3.8), layout="constrained")
+    grid = figure.subplots(1, 2, sharey=True)
+    for axes, component in zip(grid, ("amplitude", "phase"), strict=True):
+        reference = None
+        for arm, by_component in curves.items():
+            curve = by_component[component]
+            reference = curve
+            axes.plot(curve.frequency, curve.frc, color=ARM_COLOURS.get(arm), label=arm_title(arm))
+        axes.axhline(0.5, color="black", linestyle="--", linewidth=0.8, label="0.5 threshold")
+        if reference is not None:
+            axes.plot(reference.frequency, reference.halfbit, color="grey", linestyle=":", label="1/2-bit threshold")
+        axes.set_xlim(0, 1)
+        axes.set_ylim(-0.2, 1.02)
+        axes.set_xlabel("spatial frequency (fraction of Nyquist)")
+        axes.set_title(f"{component}")
+        axes.grid(alpha=0.3)
+    grid[0].set_ylabel("Fourier ring correlation with the truth")
+    grid[1].legend(fontsize=7, loc="upper right")
+    figure.suptitle(title, fontsize=10)
+    return save_figure(figure, path)
+
+
+def plot_heatmaps(path: Path, table: Any, *, component: str, metric: str, split: str) -> Path:
+    """One dose x view heatmap per arm of ``metric`` on ``component`` (values written in the cells).
+
+    table : pandas DataFrame with the tidy columns of ``report/metrics.csv``.
+    """
+    rows = table[(table.component == component) & (table.metric == metric) & (table.split == split)]
+    arms = [arm for arm in ARM_TITLES if arm in set(rows.arm)] + sorted(set(rows.arm) - set(ARM_TITLES))
+    doses = sorted(set(rows.dose))
+    views = list(dict.fromkeys(rows.view))
+    figure = Figure(figsize=(2.6 * max(len(arms), 1) + 1.0, 0.55 * len(doses) + 1.8), layout="constrained")
+    grid = figure.subplots(1, max(len(arms), 1), squeeze=False)[0]
+    upper = 1.0 if metric in ("ms_ssim", "ssim", "frc50", "frc_halfbit") else float(np.nanmax(rows.value))
+    image = None
+    for axes, arm in zip(grid, arms, strict=False):
+        cells = np.full((len(doses), len(views)), np.nan)
+        for row in rows[rows.arm == arm].itertuples():
+            cells[doses.index(row.dose), views.index(row.view)] = row.value
+        image = axes.imshow(cells, cmap="viridis", vmin=0.0, vmax=upper, aspect="auto", origin="lower")
+        for (i, j), value in np.ndenumerate(cells):
+            text = "failed" if np.isnan(value) else f"{value:.2f}"
+            axes.text(
+                j, i, text, ha="center", va="center", fontsize=8, color="white" if value < 0.6 * upper else "black"
+            )
+        axes.set_xticks(range(len(views)), views)
+        axes.set_yticks(range(len(doses)), [f"{dose:.0e}" for dose in doses])
+        axes.set_xlabel("view (scan overlap)")
+        axes.set_title(arm_title(arm), fontsize=9)
+    grid[0].set_ylabel("dose (photons per pattern)")
+    if image is not None:
+        figure.colorbar(image, ax=list(grid), shrink=0.8, label=METRIC_TITLES.get(metric, metric))
+    figure.suptitle(f"{component} {METRIC_TITLES.get(metric, metric)}, {split} split", fontsize=10)
+    return save_figure(figure, path)
+
+
+def plot_metric_curves(path: Path, table: Any, *, panels: list[tuple[str, str]]) -> Path:
+    """Metric vs dose, one column per view and one row per (component, metric), a line per arm.
+
+    The test split is drawn solid, the training split dashed.
+    """
+    views = list(dict.fromkeys(table.view))
+    figure = Figure(figsize=(4.2 * len(views), 2.8 * len(panels)), layout="constrained")
+    grid = figure.subplots(len(panels), len(views), squeeze=False, sharex=True)
+    for i, (component, metric) in enumerate(panels):
+        for j, view in enumerate(views):
+            axes = grid[i, j]
+            cell = table[(table.view == view) & (table.component == component) & (table.metric == metric)]
+            for arm in [a for a in ARM_TITLES if a in set(cell.arm)]:
+                for split, style in (("test", "-"), ("train", "--")):
+                    line = cell[(cell.arm == arm) & (cell.split == split)].sort_values("dose")
+                    if line.empty:
+                        continue
+                    axes.plot(
+                        line.dose,
+                        line.value,
+                        style,
+                        marker="o" if split == "test" else None,
+                        color=ARM_COLOURS[arm],
+                        alpha=1.0 if split == "test" else 0.5,
+                        label=f"{arm_title(arm)} ({split})",
+                    )
+            axes.set_xscale("log")
+            axes.grid(alpha=0.3)
+            axes.set_title(f"{view} view: {component} {METRIC_TITLES.get(metric, metric)}", fontsize=9)
+            if i == len(panels) - 1:
+                axes.set_xlabel("dose (photons per pattern)")
+            if j == 0:
+                axes.set_ylabel(f"{component} {metric}")
+    handles, labels = grid[0, 0].get_legend_handles_labels()
+    if handles:
+        figure.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
+    figure.suptitle("Scores vs dose (solid: held-out test split; dashed: training split)", fontsize=10)
     return save_figure(figure, path)

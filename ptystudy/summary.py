@@ -31,12 +31,18 @@ class PhaseTally:
 class StudyLedger:
     """Outcome of every condition and task of one study run.
 
-    A condition fails with the first phase that fails for it; later phases skip it.
+    A condition fails with the first phase that fails for it (its other arms still run);
+    it succeeds only when every phase succeeded and it was scored (``complete``).
     """
 
     conditions: list[Condition]
     failures: dict[Condition, Failure] = field(default_factory=dict)
+    completed: set[Condition] = field(default_factory=set)
     phases: dict[str, PhaseTally] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.conditions:
+            raise ValueError("the study matrix is empty: no dose x view x split condition to run")
 
     def alive(self, condition: Condition) -> bool:
         return condition not in self.failures
@@ -52,12 +58,24 @@ class StudyLedger:
         """Mark ``condition`` failed, keeping the first failure's phase and reason."""
         self.failures.setdefault(condition, Failure(condition, phase, error))
 
+    def complete(self, condition: Condition) -> None:
+        """Mark ``condition`` as having gone through every phase (it may still have failed an arm)."""
+        self.completed.add(condition)
+
     def summary(self) -> dict[str, Any]:
-        """The ``report/summary.json`` payload (DESIGN §10) plus per-phase task counts."""
+        """The ``report/summary.json`` payload (DESIGN §10) plus per-phase task counts.
+
+        executed = conditions that were scored or failed; a condition that was neither
+        (the flow skipped it) counts as not executed and failed.
+        """
+        executed = self.completed | set(self.failures)
+        for condition in self.conditions:
+            if condition not in executed:
+                self.fail(condition, "flow", "never reached scoring")
         n_failed = len(self.failures)
         return {
             "n_conditions": len(self.conditions),
-            "n_executed": len(self.conditions),
+            "n_executed": len(executed),
             "n_success": len(self.conditions) - n_failed,
             "n_failed": n_failed,
             "failures": [

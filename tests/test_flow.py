@@ -9,9 +9,10 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from flows.study import StudyFailed, study
+from flows.study import StudyFailed, main, study
 from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
@@ -29,7 +30,7 @@ NARROW = {"scan.doses": [1000], "training.arms": ["pinn_gs1"]}
 
 def _phase_files(root: Path) -> dict[str, tuple[str, int]]:
     """Every phase output file -> (sha256, mtime in ns)."""
-    files = sorted(p for part in ("data", "views", "models", "recon") for p in root.glob(f"{part}/**/*"))
+    files = sorted(p for part in ("data", "views", "models", "recon", "compare") for p in root.glob(f"{part}/**/*"))
     return {str(p.relative_to(root)): (sha256_file(p), p.stat().st_mtime_ns) for p in files if p.is_file()}
 
 
@@ -72,18 +73,62 @@ def test_smoke_study_runs_green(smoke_run):
     assert on_disk["n_success"] == 12 and on_disk["phases"]["views"]["succeeded"] == 12
     manifest = json.loads(layout.manifest.read_text())
     assert manifest["config"]["profile"] == "smoke"
-    assert len(manifest["outputs"]) == 6 + 12 * 3 + 18 * 4 + 36 + 12
+    assert len(manifest["outputs"]) == 6 + 12 * 3 + 18 * 4 + 36 + 12 + 12 * 5
     for path, digest in manifest["outputs"].items():
         assert sha256_file(Path(path)) == digest
     assert not [p for p in out.rglob("*") if p.is_file() and p.stat().st_size == 0]
     assert not list(out.rglob(".*.npz.*")), "no temporary files may be left behind"
 
 
+ARMS = ("pinn", "pinn_gs1", "supervised", "lsqml")
+
+
+def test_smoke_study_scores_every_condition_and_arm(smoke_run):
+    out, summary = smoke_run
+    layout = RunLayout(out)
+    table = pd.read_csv(layout.report_dir / "metrics.csv")
+    assert list(table.columns) == ["dose", "view", "split", "arm", "component", "metric", "value"]
+    cells = table.groupby(["dose", "view", "split", "arm"]).size()
+    assert len(cells) == 12 * 4 and set(cells) == {2 * 7}
+    assert set(table.metric) == {"mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit"}
+    assert table.value.notna().all()
+    scored = [p.parent for p in out.glob("compare/*/*/*/metrics.csv")]
+    assert len(scored) == summary["n_success"] == summary["n_executed"] == 12
+    for directory in scored:
+        aligned = np.load(directory / "aligned.npz")
+        crop = aligned["mask"].shape
+        for arm in ("truth", *ARMS):
+            assert aligned[f"{arm}_amplitude"].shape == aligned[f"{arm}_phase"].shape == crop
+        record = json.loads((directory / "alignment.json").read_text())
+        assert set(record["arms"]) == set(ARMS) and record["scored_px"] == int(aligned["mask"].sum())
+        assert all(1 <= arm["ms_ssim_scales"] <= 5 for arm in record["arms"].values())
+        for figure in ("montage.png", "frc.png"):
+            assert (directory / figure).stat().st_size > 5000
+    for name in ("heatmap_phase_ms_ssim", "heatmap_phase_frc50", "metrics_vs_dose"):
+        assert (layout.report_dir / f"{name}.png").stat().st_size > 5000
+    markdown = (layout.report_dir / "summary.md").read_text()
+    assert "succeeded: **12**" in markdown and "phase ms_ssim" in markdown
+
+
+def test_study_artifacts_reach_the_api(smoke_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    with get_client(sync_client=True) as client:
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["study-summary", "study-metrics"]))
+        )
+    by_key = {artifact.key: artifact for artifact in artifacts}
+    assert "failed: **0**" in by_key["study-summary"].data
+    rows = json.loads(by_key["study-metrics"].data)
+    assert len(rows) == 12 * 4 and {"phase ms_ssim", "phase frc50"} <= set(rows[0])
+
+
 def test_cached_rerun_does_no_phase_work(smoke_run):
     out, _ = smoke_run
     before = _phase_files(out)
     summary = study(profile="smoke", out=str(out))
-    for phase in ("simulate", "views", "train", "infer", "lsqml"):
+    for phase in ("simulate", "views", "train", "infer", "lsqml", "compare"):
         tally = summary["phases"][phase]
         assert tally["cached"] == tally["tasks"] > 0, phase
     assert _phase_files(out) == before
@@ -100,7 +145,7 @@ def test_fresh_recomputes_the_same_data(prefect_server, tmp_path):
     assert {k: after[k][0] for k in data_files} == {k: before[k][0] for k in data_files}
 
 
-def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path):
+def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path, capsys):
     study(profile="smoke", out=str(tmp_path), overrides=NARROW)
     broken = RunLayout(tmp_path).scan(1e3, "test")
     with np.load(broken) as npz:
@@ -108,14 +153,60 @@ def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path):
     arrays["diffraction"][0, 0, 0] = np.nan
     np.savez(broken, **arrays)
     # a changed view setting re-runs phase D; the simulation stays cached
-    state = study(profile="smoke", out=str(tmp_path), overrides={**NARROW, "views.min_positions": 9}, return_state=True)
-    assert state.is_failed()
-    with pytest.raises(StudyFailed, match="2 of 4 conditions failed"):
-        state.result()
+    code = main(
+        [
+            "--profile",
+            "smoke",
+            "--out",
+            str(tmp_path),
+            "--set",
+            "scan.doses=[1000]",
+            "--set",
+            "training.arms=[pinn_gs1]",
+            "--set",
+            "views.min_positions=9",
+        ]
+    )
+    assert code == 1
+    printed = capsys.readouterr().out
+    assert "4 conditions, 4 executed, 2 succeeded, 2 failed" in printed
+    assert "failed: dose 1000 dense test in views: ContractError" in printed
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert (summary["n_success"], summary["n_failed"]) == (2, 2)
     assert {(f["dose"], f["split"], f["phase"]) for f in summary["failures"]} == {(1000.0, "test", "views")}
     assert all("test.npz" in f["error"] and "ContractError" in f["error"] for f in summary["failures"])
+
+
+def test_one_corrupted_view_fails_only_its_condition(prefect_server, tmp_path, monkeypatch):
+    """The whole 12-condition matrix (one network arm, for time) with one view file corrupted."""
+    import tasks.views
+
+    real_write = tasks.views.write_scan
+
+    def corrupting_write(path, scan):
+        written = real_write(path, scan)
+        if "dose_10000/sparse/test" in str(path):
+            written.write_bytes(b"not an npz file")
+        return written
+
+    monkeypatch.setattr(tasks.views, "write_scan", corrupting_write)
+    state = study(profile="smoke", out=str(tmp_path), overrides={"training.arms": ["pinn_gs1"]}, return_state=True)
+    assert state.is_failed()
+    with pytest.raises(StudyFailed, match="1 of 12 conditions failed"):
+        state.result()
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert (summary["n_conditions"], summary["n_executed"], summary["n_success"], summary["n_failed"]) == (
+        12,
+        12,
+        11,
+        1,
+    )
+    (failure,) = summary["failures"]
+    assert (failure["dose"], failure["view"], failure["split"]) == (10000.0, "sparse", "test")
+    assert "dose_10000/sparse/test.npz" in failure["error"]
+    table = pd.read_csv(tmp_path / "report" / "metrics.csv")
+    assert len(table.groupby(["dose", "view", "split"])) == 11
+    assert set(table.arm) == {"pinn_gs1", "lsqml"}
 
 
 def test_contract_error_is_not_retried(prefect_server, tmp_path, smoke_config):

@@ -1,0 +1,189 @@
+"""Phase G for one condition: align every arm the same way and score it (DESIGN §8, §10).
+
+The scored region is the view's coverage (the central N/2 squares at its positions, the
+same for every arm), eroded by ``ceil(max_shift_px) + 1`` px so a shifted image never
+brings in pixels from outside its coverage. Windowed metrics and the FRC work on the
+region's bounding rectangle, where pixels outside the region hold the truth's mean in
+both images, so they neither reward nor punish any arm.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy.ndimage import gaussian_filter
+
+from ptystudy.alignment import Alignment, align, bounding_box, scoring_mask
+from ptystudy.config import EvaluationConfig
+from ptystudy.files import write_atomic, write_text
+from ptystudy.metrics import FrcCurve, frc_crossing, frc_curve, mae, ms_ssim, mse, psnr, ssim
+
+COMPONENTS = ("amplitude", "phase")
+METRICS = ("mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit")
+METRIC_COLUMNS = ("dose", "view", "split", "arm", "component", "metric", "value")
+
+
+@dataclass
+class ArmScore:
+    """One arm's aligned crop, what alignment removed, its scores and FRC curves."""
+
+    amplitude: np.ndarray
+    phase: np.ndarray
+    alignment: Alignment
+    metrics: dict[str, dict[str, float]]
+    frc: dict[str, FrcCurve]
+    ms_ssim_scales: int
+
+
+@dataclass
+class Comparison:
+    """Every arm of one condition scored on one common crop of the truth canvas.
+
+    box : (row slice, column slice) of the crop on the canvas.
+    mask : (h, w) bool, the scored pixels within the crop.
+    """
+
+    box: tuple[slice, slice]
+    mask: np.ndarray
+    truth_amplitude: np.ndarray
+    truth_phase: np.ndarray
+    arms: dict[str, ArmScore] = field(default_factory=dict)
+
+
+def components(values: np.ndarray) -> dict[str, np.ndarray]:
+    """Amplitude and phase (rad, in (-pi, pi]) of a complex image."""
+    return {"amplitude": np.abs(values), "phase": np.angle(values)}
+
+
+def score_component(
+    truth: np.ndarray, image: np.ndarray, mask: np.ndarray, *, smoothing_px: float = 0.0
+) -> tuple[dict[str, float], FrcCurve, int]:
+    """Every metric of one real component on a crop; returns (metrics, FRC curve, MS-SSIM scales).
+
+    Outside ``mask`` both images are set to the truth's masked mean before the windowed
+    metrics; ``smoothing_px`` is a Gaussian sigma applied to both before MS-SSIM.
+    """
+    fill = float(truth[mask].mean())
+    truth_filled = np.where(mask, truth, fill)
+    image_filled = np.where(mask, image, fill)
+    if smoothing_px > 0:
+        multiscale = ms_ssim(
+            gaussian_filter(truth_filled, smoothing_px), gaussian_filter(image_filled, smoothing_px), mask
+        )
+    else:
+        multiscale = ms_ssim(truth_filled, image_filled, mask)
+    curve = frc_curve(truth, image, mask)
+    scores = {
+        "mae": mae(truth, image, mask),
+        "mse": mse(truth, image, mask),
+        "psnr": psnr(truth, image, mask),
+        "ssim": ssim(truth_filled, image_filled, mask),
+        "ms_ssim": multiscale.value,
+        "frc50": frc_crossing(curve, 0.5),
+        "frc_halfbit": frc_crossing(curve, curve.halfbit),
+    }
+    return scores, curve, multiscale.scales
+
+
+def compare(
+    truth: np.ndarray,
+    coverage: np.ndarray,
+    reconstructions: dict[str, np.ndarray],
+    settings: EvaluationConfig,
+) -> Comparison:
+    """Align and score each (H, W) complex reconstruction against the (H, W) complex truth.
+
+    coverage : (H, W) bool, the view's coverage on the canvas.
+    """
+    if not reconstructions:
+        raise ValueError("no reconstruction to compare")
+    for arm, image in reconstructions.items():
+        if image.shape != truth.shape:
+            raise ValueError(f"{arm}: reconstruction {image.shape} is not on the truth's {truth.shape} canvas")
+    mask = scoring_mask(coverage, math.ceil(settings.max_shift_px) + 1)
+    box = bounding_box(mask)
+    crop_mask = mask[box]
+    truth_parts = components(truth[box].astype(np.complex128))
+    comparison = Comparison(box, crop_mask, truth_parts["amplitude"], truth_parts["phase"])
+    for arm, image in reconstructions.items():
+        aligned, alignment = align(
+            truth, image, mask, max_shift_px=settings.max_shift_px, remove_ramp=settings.remove_phase_ramp
+        )
+        parts = components(aligned[box])
+        metrics, curves, scales = {}, {}, 0
+        for component in COMPONENTS:
+            smoothing = settings.amplitude_smoothing_px if component == "amplitude" else 0.0
+            metrics[component], curves[component], scales = score_component(
+                truth_parts[component], parts[component], crop_mask, smoothing_px=smoothing
+            )
+        comparison.arms[arm] = ArmScore(parts["amplitude"], parts["phase"], alignment, metrics, curves, scales)
+    return comparison
+
+
+def metric_rows(comparison: Comparison, dose: float, view: str, split: str) -> list[dict[str, Any]]:
+    """Tidy rows ``dose, view, split, arm, component, metric, value`` (DESIGN §10)."""
+    return [
+        {
+            "dose": dose,
+            "view": view,
+            "split": split,
+            "arm": arm,
+            "component": component,
+            "metric": metric,
+            "value": score.metrics[component][metric],
+        }
+        for arm, score in comparison.arms.items()
+        for component in COMPONENTS
+        for metric in METRICS
+    ]
+
+
+def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    """Write tidy metric rows as CSV, atomically (``inf`` for a perfect PSNR)."""
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(rows)
+    return write_text(Path(path), buffer.getvalue())
+
+
+def write_aligned(path: Path, comparison: Comparison) -> Path:
+    """``aligned.npz``: truth and each arm's amplitude and phase on the common crop, the mask,
+    the crop's place on the canvas and the FRC curves."""
+    rows, cols = comparison.box
+    arrays: dict[str, np.ndarray] = {
+        "truth_amplitude": comparison.truth_amplitude.astype(np.float32),
+        "truth_phase": comparison.truth_phase.astype(np.float32),
+        "mask": comparison.mask,
+        "crop": np.array([rows.start, rows.stop, cols.start, cols.stop], np.int64),
+    }
+    for arm, score in comparison.arms.items():
+        arrays[f"{arm}_amplitude"] = score.amplitude.astype(np.float32)
+        arrays[f"{arm}_phase"] = score.phase.astype(np.float32)
+        for component, curve in score.frc.items():
+            arrays[f"{arm}_{component}_frc"] = curve.frc
+            arrays["frc_frequency"] = curve.frequency
+            arrays["frc_halfbit"] = curve.halfbit
+    return write_atomic(Path(path), lambda handle: np.savez(handle, **arrays))
+
+
+def alignment_record(comparison: Comparison, settings: EvaluationConfig) -> dict[str, Any]:
+    """What each arm's alignment removed and how it was scored, for ``alignment.json``."""
+    rows, cols = comparison.box
+    return {
+        "crop": {"rows": [rows.start, rows.stop], "cols": [cols.start, cols.stop]},
+        "scored_px": int(comparison.mask.sum()),
+        "erosion_px": math.ceil(settings.max_shift_px) + 1,
+        "max_shift_px": settings.max_shift_px,
+        "amplitude_smoothing_px_for_ms_ssim": settings.amplitude_smoothing_px,
+        "arms": {
+            arm: {**score.alignment.to_json(), "ms_ssim_scales": score.ms_ssim_scales}
+            for arm, score in comparison.arms.items()
+        },
+    }

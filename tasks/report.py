@@ -1,0 +1,33 @@
+"""The study report task: the tidy metrics table and the figures every reader looks at first."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from prefect import task
+
+from ptystudy.records import CompareRecord
+from ptystudy.study_report import metrics_markdown, read_metrics, wide_table, write_report
+
+
+@task(name="report", task_run_name="report", persist_result=False)
+def build_report(compared: list[CompareRecord], report_dir: str) -> dict[str, Any]:
+    """Write ``report/metrics.csv``, heatmaps and metric-vs-dose curves from every condition scored.
+
+    Returns the written files (name -> path), the markdown scores section and the headline
+    scores as table rows (for the Prefect artifacts). Always rebuilt: it is cheap and
+    reflects which conditions this run scored.
+    """
+    table = read_metrics([record.metrics.verified() for record in compared])
+    files = write_report(Path(report_dir), table)
+    scores = [
+        {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
+        for row in wide_table(table).to_dict(orient="records")
+    ]
+    return {
+        "files": {name: str(path) for name, path in files.items()},
+        "markdown": metrics_markdown(table, files),
+        "scores": scores,
+    }
