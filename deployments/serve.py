@@ -1,7 +1,7 @@
-"""Serve the study flow without a worker: ``python deployments/serve.py`` (needs PREFECT_API_URL).
+"""Serve the study's deployments without a worker: ``python deployments/serve.py``.
 
-Creates a ``quick`` deployment on demand and a nightly ``smoke`` flight check, and runs
-their flow runs in this process until stopped.
+Reads the deployments of ``prefect.yaml`` (names, parameters, cron schedules) and runs
+their flow runs in this process until stopped. Needs a Prefect server (PREFECT_API_URL).
 """
 
 from __future__ import annotations
@@ -10,19 +10,39 @@ from flows._environment import configure_prefect_environment
 
 configure_prefect_environment()
 
+from pathlib import Path  # noqa: E402
+from typing import Any  # noqa: E402
+
+import yaml  # noqa: E402
 from prefect import serve  # noqa: E402
+from prefect.deployments.runner import RunnerDeployment  # noqa: E402
 
 from flows.study import study  # noqa: E402
 
+PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
+
+
+def deployments_from_yaml(path: Path = PREFECT_YAML) -> list[RunnerDeployment]:
+    """The study deployments of ``prefect.yaml`` as served deployments (same names, parameters, crons)."""
+    spec: dict[str, Any] = yaml.safe_load(path.read_text())
+    served = []
+    for entry in spec["deployments"]:
+        if entry["entrypoint"] != "flows/study.py:study":
+            raise ValueError(f"{path}: deployment {entry['name']} has an unknown entrypoint {entry['entrypoint']}")
+        crons = [schedule["cron"] for schedule in entry.get("schedules", [])]
+        served.append(
+            study.to_deployment(
+                name=entry["name"],
+                description=entry.get("description"),
+                parameters=entry.get("parameters", {}),
+                cron=crons or None,
+            )
+        )
+    return served
+
 
 def main() -> None:
-    quick = study.to_deployment(name="quick", parameters={"profile": "quick"})
-    flight_check = study.to_deployment(
-        name="smoke-flight-check",
-        parameters={"profile": "smoke", "out": "runs/flight-check"},
-        cron="0 3 * * *",
-    )
-    serve(quick, flight_check)
+    serve(*deployments_from_yaml())
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """The dose x overlap ptychography study flow (DESIGN §1, §9, §10).
 
     python flows/study.py [--profile smoke|quick|paper] [--config FILE.yaml] [--out DIR]
-                          [--fresh] [--set section.field=value ...]
+                          [--fresh] [--set section.field=value ...] [--dask [ADDRESS]]
 
 Exit status 0 only when every condition succeeded.
 """
@@ -15,12 +15,16 @@ configure_prefect_environment()
 import argparse  # noqa: E402
 import json  # noqa: E402
 import logging  # noqa: E402
+import os  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
-from prefect import flow, get_run_logger  # noqa: E402
+from prefect import Task, flow, get_run_logger  # noqa: E402
 from prefect.artifacts import (  # noqa: E402
     create_link_artifact,
     create_markdown_artifact,
@@ -28,13 +32,16 @@ from prefect.artifacts import (  # noqa: E402
 )
 from prefect.futures import PrefectFuture  # noqa: E402
 
-from ptystudy.config import ConfigError, StudyConfig, parse_override, resolve_config  # noqa: E402
+from flows._progress import StudyProgress  # noqa: E402
+from flows._runners import LOCAL, runs_in_parallel, task_runner  # noqa: E402
+from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config  # noqa: E402
 from ptystudy.errors import InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
 from ptystudy.layout import RunLayout, Split  # noqa: E402
 from ptystudy.manifest import build_manifest  # noqa: E402
 from ptystudy.plan import Condition, check_plan, conditions, derived_seed  # noqa: E402
 from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
+from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
 from ptystudy.summary import StudyLedger, summary_markdown  # noqa: E402
 from tasks._prefect import for_run  # noqa: E402
 from tasks.compare import compare_condition  # noqa: E402
@@ -49,9 +56,9 @@ class StudyFailed(RuntimeError):
     """Raised after publishing, when at least one condition failed."""
 
 
-@flow(name="dose-overlap-study")
+@flow(name="dose-overlap-study", task_runner=task_runner())
 def study(
-    profile: str = "quick",
+    profile: Profile = Profile.QUICK,
     config_file: str | None = None,
     out: str | None = None,
     fresh: bool = False,
@@ -72,54 +79,73 @@ def study(
         diameter,
         layout.root,
     )
-    ledger = StudyLedger(conditions(config))
-    scans = run_simulation(config, layout, ledger, fresh=fresh)
-    views = run_views(config, layout, ledger, scans, fresh=fresh)
-    models = run_training(config, layout, ledger, views, fresh=fresh)
-    recons = run_inference(config, layout, ledger, views, models, fresh=fresh)
-    recons.update(run_lsqml(config, layout, ledger, views, fresh=fresh))
-    compared = run_compare(config, layout, ledger, views, recons, fresh=fresh)
-    summary = ledger.summary()
-    records = [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
-    publish(config, layout, summary, records, list(compared.values()))
+    with RunLock(layout.root) as lock:
+        if lock.leftovers:
+            logger.warning("removed %d unfinished file(s) a stopped run left behind", len(lock.leftovers))
+        run = StudyRun(config, layout, StudyLedger(conditions(config)), StudyProgress(config), fresh)
+        scans = run_simulation(run)
+        views = run_views(run, scans)
+        models = run_training(run, views)
+        recons = run_inference(run, views, models)
+        recons.update(run_lsqml(run, views))
+        compared = run_compare(run, views, recons)
+        run.progress.finish()
+        summary = run.ledger.summary()
+        records = [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
+        publish(config, layout, summary, records, list(compared.values()))
     if summary["n_failed"]:
         raise StudyFailed(f"{summary['n_failed']} of {summary['n_conditions']} conditions failed")
     return summary
 
 
-def run_simulation(
-    config: StudyConfig, layout: RunLayout, ledger: StudyLedger, *, fresh: bool
-) -> dict[tuple[float, str], ScanRecord]:
+@dataclass
+class StudyRun:
+    """One run of the study: its plan, run directory, outcome ledger and progress."""
+
+    config: StudyConfig
+    layout: RunLayout
+    ledger: StudyLedger
+    progress: StudyProgress
+    fresh: bool
+
+    def phase(self, task: Task[..., Any]) -> Task[..., Any]:
+        """``task`` with this run's result storage (its cache) and ``--fresh`` setting."""
+        return for_run(task, self.layout.cache_dir, fresh=self.fresh)
+
+    @property
+    def run_dir(self) -> str:
+        return str(self.layout.root)
+
+    def fail_where(self, phase: str, error: str, **match: Any) -> None:
+        """Fail every condition whose fields equal ``match`` (e.g. ``dose=1e3``)."""
+        for condition in self.ledger.conditions:
+            if all(getattr(condition, name) == value for name, value in match.items()):
+                self.ledger.fail(condition, phase, error)
+
+
+def run_simulation(run: StudyRun) -> dict[tuple[float, str], ScanRecord]:
     """Phase C mapped over doses; a failed dose fails all its conditions."""
-    simulate = for_run(simulate_scan, layout.cache_dir, fresh=fresh)
+    config = run.config
+    simulate = run.phase(simulate_scan)
     object_file = config.scan.object_file
     object_sha256 = sha256_file(Path(object_file)) if object_file else None
     futures = {
-        float(dose): simulate.submit(config.scan, config.seeds, float(dose), str(layout.root), object_sha256)
+        float(dose): simulate.submit(config.scan, config.seeds, float(dose), run.run_dir, object_sha256)
         for dose in config.scan.doses
     }
-
-    def fail_dose(dose: float, error: str) -> None:
-        for condition in ledger.conditions:
-            if condition.dose == dose:
-                ledger.fail(condition, "simulate", error)
-
     scans: dict[tuple[float, str], ScanRecord] = {}
-    for dose, records in collect("simulate", futures.items(), len(futures), ledger, fail_dose).items():
+    finished = collect(
+        run, "simulate", futures.items(), len(futures), lambda dose, error: run.fail_where("simulate", error, dose=dose)
+    )
+    for dose, records in finished.items():
         scans.update({(dose, record.split): record for record in records})
     return scans
 
 
-def run_views(
-    config: StudyConfig,
-    layout: RunLayout,
-    ledger: StudyLedger,
-    scans: dict[tuple[float, str], ScanRecord],
-    *,
-    fresh: bool,
-) -> dict[Condition, ViewRecord]:
+def run_views(run: StudyRun, scans: dict[tuple[float, str], ScanRecord]) -> dict[Condition, ViewRecord]:
     """Phase D mapped over dose x view x split."""
-    select = for_run(select_view, layout.cache_dir, fresh=fresh)
+    config = run.config
+    select = run.phase(select_view)
     futures = {
         condition: select.submit(
             scans[(condition.dose, condition.split)],
@@ -127,161 +153,134 @@ def run_views(
             config.views.overlaps[condition.view],
             config.views,
             config.seeds,
-            str(layout.root),
+            run.run_dir,
         )
-        for condition in ledger.conditions
-        if ledger.alive(condition)
+        for condition in run.ledger.conditions
+        if run.ledger.alive(condition)
     }
-    return collect(
-        "views", futures.items(), len(futures), ledger, lambda condition, error: ledger.fail(condition, "views", error)
-    )
+    return collect(run, "views", futures.items(), len(futures), lambda key, error: run.ledger.fail(key, "views", error))
 
 
-def run_training(
-    config: StudyConfig,
-    layout: RunLayout,
-    ledger: StudyLedger,
-    views: dict[Condition, ViewRecord],
-    *,
-    fresh: bool,
-) -> dict[tuple[float, str, str], ModelRecord]:
-    """Phase E training, dose x view x arm, one network at a time (each uses every core).
+def heavy(jobs: Iterable[tuple[Any, Callable[[], PrefectFuture[Any]]]]) -> Iterable[tuple[Any, PrefectFuture[Any]]]:
+    """Submit heavy tasks: all at once on Dask (a tag limit caps GPU jobs), else one at a
+    time as ``collect`` asks for them (each uses every core of this machine)."""
+    submitted = ((key, submit()) for key, submit in jobs)
+    return list(submitted) if runs_in_parallel() else submitted
 
-    A failed arm fails both splits of its dose and view.
-    """
-    train = for_run(train_arm, layout.cache_dir, fresh=fresh)
 
-    def fail_view(dose: float, view: str, phase: str, error: str) -> None:
-        for condition in ledger.conditions:
-            if (condition.dose, condition.view) == (dose, view):
-                ledger.fail(condition, phase, error)
-
+def run_training(run: StudyRun, views: dict[Condition, ViewRecord]) -> dict[tuple[float, str, str], ModelRecord]:
+    """Phase E training, dose x view x arm. A failed arm fails both splits of its dose and view."""
+    config = run.config
+    train = run.phase(train_arm)
     jobs = []
-    for condition in ledger.conditions:
+    for condition in run.ledger.conditions:
         if condition.split != Split.TRAIN:
             continue
         view = views.get(condition)
         if view is None:
-            fail_view(condition.dose, condition.view, "train", f"no training data: the {condition} condition failed")
+            error = f"no training data: the {condition} condition failed"
+            run.fail_where("train", error, dose=condition.dose, view=condition.view)
             continue
         for arm in config.training.arms:
             seed = derived_seed(config.seeds.grouping, condition.dose, condition.view, arm)
-            jobs.append(
-                ((condition.dose, condition.view, str(arm)), (view, arm, config.training, seed, str(layout.root)))
-            )
-    submitted = ((key, train.submit(*arguments)) for key, arguments in jobs)
+            arguments = (view, arm, config.training, seed, run.run_dir)
+            jobs.append(((condition.dose, condition.view, str(arm)), partial(train.submit, *arguments)))
     return collect(
-        "train", submitted, len(jobs), ledger, lambda key, error: fail_view(key[0], key[1], f"train {key[2]}", error)
+        run,
+        "train",
+        heavy(jobs),
+        len(jobs),
+        lambda key, error: run.fail_where(f"train {key[2]}", error, dose=key[0], view=key[1]),
     )
 
 
 def run_inference(
-    config: StudyConfig,
-    layout: RunLayout,
-    ledger: StudyLedger,
-    views: dict[Condition, ViewRecord],
-    models: dict[tuple[float, str, str], ModelRecord],
-    *,
-    fresh: bool,
+    run: StudyRun, views: dict[Condition, ViewRecord], models: dict[tuple[float, str, str], ModelRecord]
 ) -> dict[tuple[Condition, str], ReconRecord]:
     """Phase E inference, every condition x network arm, stitched on the truth's canvas."""
-    infer = for_run(infer_arm, layout.cache_dir, fresh=fresh)
+    infer = run.phase(infer_arm)
+    batch_size = run.config.training.inference_batch_size
     jobs = [
-        ((condition, str(arm)), (models[(condition.dose, condition.view, str(arm))], view))
+        (
+            (condition, str(arm)),
+            partial(infer.submit, models[(condition.dose, condition.view, str(arm))], view, batch_size, run.run_dir),
+        )
         for condition, view in views.items()
-        for arm in config.training.arms
+        for arm in run.config.training.arms
         if (condition.dose, condition.view, str(arm)) in models
     ]
-    submitted = (
-        (key, infer.submit(model, view, config.training.inference_batch_size, str(layout.root)))
-        for key, (model, view) in jobs
-    )
     return collect(
-        "infer", submitted, len(jobs), ledger, lambda key, error: ledger.fail(key[0], f"infer {key[1]}", error)
+        run, "infer", heavy(jobs), len(jobs), lambda key, error: run.ledger.fail(key[0], f"infer {key[1]}", error)
     )
 
 
-def run_lsqml(
-    config: StudyConfig,
-    layout: RunLayout,
-    ledger: StudyLedger,
-    views: dict[Condition, ViewRecord],
-    *,
-    fresh: bool,
-) -> dict[tuple[Condition, str], ReconRecord]:
-    """Phase F: pty-chi LSQML on every view split, one run at a time in the worker process."""
-    reconstruct = for_run(reconstruct_lsqml, layout.cache_dir, fresh=fresh)
-    jobs = list(views.items())
-    submitted = (
+def run_lsqml(run: StudyRun, views: dict[Condition, ViewRecord]) -> dict[tuple[Condition, str], ReconRecord]:
+    """Phase F: pty-chi LSQML on every view split (in the LSQML worker process)."""
+    config = run.config
+    reconstruct = run.phase(reconstruct_lsqml)
+    jobs = [
         (
             (condition, "lsqml"),
-            reconstruct.submit(
+            partial(
+                reconstruct.submit,
                 view,
                 config.lsqml,
                 derived_seed(config.seeds.simulation, condition.dose, condition.view, condition.split, "lsqml"),
-                str(layout.root),
+                run.run_dir,
             ),
         )
-        for condition, view in jobs
-    )
-    return collect("lsqml", submitted, len(jobs), ledger, lambda key, error: ledger.fail(key[0], "lsqml", error))
+        for condition, view in views.items()
+    ]
+    return collect(run, "lsqml", heavy(jobs), len(jobs), lambda key, error: run.ledger.fail(key[0], "lsqml", error))
 
 
 def run_compare(
-    config: StudyConfig,
-    layout: RunLayout,
-    ledger: StudyLedger,
-    views: dict[Condition, ViewRecord],
-    recons: dict[tuple[Condition, str], ReconRecord],
-    *,
-    fresh: bool,
+    run: StudyRun, views: dict[Condition, ViewRecord], recons: dict[tuple[Condition, str], ReconRecord]
 ) -> dict[Condition, CompareRecord]:
     """Phase G: align and score every arm present for each condition, all conditions at once.
 
     A condition one of whose arms failed is still scored on the others (and stays failed).
     """
-    score = for_run(compare_condition, layout.cache_dir, fresh=fresh)
+    score = run.phase(compare_condition)
     futures = {}
     for condition, view in views.items():
         present = [record for (key, _), record in recons.items() if key == condition]
         if not present:
-            ledger.fail(condition, "compare", "no reconstruction to score: every arm failed")
+            run.ledger.fail(condition, "compare", "no reconstruction to score: every arm failed")
             continue
-        futures[condition] = score.submit(view, present, config.evaluation, str(layout.root))
-
+        futures[condition] = score.submit(view, present, run.config.evaluation, run.run_dir)
     compared = collect(
-        "compare", futures.items(), len(futures), ledger, lambda key, error: ledger.fail(key, "compare", error)
+        run, "compare", futures.items(), len(futures), lambda key, error: run.ledger.fail(key, "compare", error)
     )
     for condition in compared:
-        ledger.complete(condition)
+        run.ledger.complete(condition)
     return compared
 
 
 def collect(
+    run: StudyRun,
     phase: str,
     submitted: Iterable[tuple[Any, PrefectFuture[Any]]],
     total: int,
-    ledger: StudyLedger,
     on_failure: Callable[[Any, str], None],
 ) -> dict[Any, Any]:
     """Wait for a phase's ``(key, future)`` pairs in turn; return the results of those that succeeded.
 
-    Each failure goes to ``on_failure(key, reason)``; progress is logged as each finishes.
-    Pass a lazy generator to run the tasks one at a time (each is submitted only after
-    the previous one finished), or already submitted futures to run them concurrently.
+    Each failure goes to ``on_failure(key, reason)``; progress is reported as each finishes.
+    A lazy iterable runs the tasks one at a time (each is submitted only after the
+    previous one finished); already submitted futures run concurrently.
     """
-    logger = get_run_logger()
     results: dict[Any, Any] = {}
     for done, (key, future) in enumerate(submitted, start=1):
         future.wait()
         state = future.state
         ok = state.is_completed()
-        ledger.record_task(phase, ok=ok, cached=state.name == "Cached")
+        run.ledger.record_task(phase, ok=ok, cached=state.name == "Cached")
         if ok:
             results[key] = state.result()
         else:
             on_failure(key, describe(state.result(raise_on_failure=False)))
-        logger.info("phase %s: %d/%d done%s", phase, done, total, "" if ok else f" ({key} failed)")
+        run.progress.task_finished(phase, done, total, "" if ok else f" ({key} failed)")
     return results
 
 
@@ -333,6 +332,13 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="run directory (default runs/<profile>)")
     parser.add_argument("--fresh", action="store_true", help="ignore cached results and recompute")
     parser.add_argument(
+        "--dask",
+        nargs="?",
+        const=LOCAL,
+        metavar="ADDRESS",
+        help="run tasks on Dask: a local cluster, or the scheduler at ADDRESS (needs PREFECT_API_URL)",
+    )
+    parser.add_argument(
         "--set",
         dest="overrides",
         action="append",
@@ -348,24 +354,31 @@ def main(argv: list[str] | None = None) -> int:
     try:
         overrides = dict(parse_override(text) for text in args.overrides)
         check_plan(resolve_config(args.profile, config_file=args.config_file, overrides=overrides))
-    except (ConfigError, InfeasibleViewError, ValueError) as err:
+        out = Path(args.out or f"runs/{args.profile}").resolve()
+        with RunLock(out):
+            pass  # writable and not in use; the flow takes the lock for its whole run
+    except (ConfigError, InfeasibleViewError, RunDirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    out = str(Path(args.out or f"runs/{args.profile}").resolve())
-    state = study(
+    if args.dask and not os.environ.get("PREFECT_API_URL"):
+        print("error: --dask needs a Prefect server: start one and set PREFECT_API_URL (see README)", file=sys.stderr)
+        return 2
+    runner = study.with_options(task_runner=task_runner(args.dask)) if args.dask else study
+    started = time.time()
+    state = runner(
         profile=args.profile,
         config_file=args.config_file,
-        out=out,
+        out=str(out),
         fresh=args.fresh,
         overrides=overrides,
         return_state=True,
     )
-    summary_path = RunLayout(Path(out)).report_dir / "summary.json"
-    if not summary_path.is_file():
+    summary_path = RunLayout(out).report_dir / "summary.json"
+    if not summary_path.is_file() or summary_path.stat().st_mtime < started:
         print(f"error: the study stopped before publishing: {state.message}", file=sys.stderr)
         return 1
     summary = json.loads(summary_path.read_text())
-    print(format_counts(summary, out))
+    print(format_counts(summary, str(out)))
     return 0 if state.is_completed() and summary["n_failed"] == 0 else 1
 
 
@@ -384,4 +397,8 @@ def format_counts(summary: dict[str, Any], out: str) -> str:
 
 if __name__ == "__main__":
     logging.getLogger("matplotlib").setLevel(logging.WARNING)
-    sys.exit(main())
+    # Run the importable module's flow, not this script's copy: Dask then pickles the
+    # flow and its tasks by reference instead of by value.
+    from flows.study import main as module_main
+
+    sys.exit(module_main())

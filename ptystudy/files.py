@@ -11,13 +11,16 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+TEMPORARY_PREFIX = ".partial-"
+"""Name prefix of files being written; never a finished output (removed after a crash)."""
+
 
 @contextmanager
 def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=suffix)
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}{path.name}.", suffix=suffix)
     os.close(handle)
     temporary_path = Path(temporary)
     try:

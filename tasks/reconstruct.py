@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import threading
 from pathlib import Path
 
 from prefect import get_run_logger
@@ -18,9 +19,21 @@ from ptystudy.report import plot_cost_history
 from ptystudy.stitch import coverage_mask
 from tasks._prefect import phase_task
 
-WORKER = LsqmlWorker()
-"""One child process for every LSQML run of this process (pty-chi's import is paid once)."""
-atexit.register(WORKER.stop)
+_WORKERS: list[LsqmlWorker] = []
+_WORKER_LOCK = threading.Lock()
+
+
+def lsqml_worker() -> LsqmlWorker:
+    """This process's LSQML worker: one child process for every LSQML run of the process
+    (pty-chi's import is paid once), created on first use and stopped at exit.
+
+    Reached through a function, not a module global, so the task pickles for Dask.
+    """
+    with _WORKER_LOCK:
+        if not _WORKERS:
+            _WORKERS.append(LsqmlWorker())
+            atexit.register(_WORKERS[0].stop)
+        return _WORKERS[0]
 
 
 @phase_task(
@@ -32,7 +45,7 @@ atexit.register(WORKER.stop)
         "ptystudy.recon",
         "ptystudy.stitch",
     ),
-    tags=("heavy", "torch"),
+    tags=("heavy", "gpu", "torch"),
 )
 def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: str) -> ReconRecord:
     """LSQML on every pattern of one view; write ``recon/.../lsqml.npz`` and its cost figure."""
@@ -45,7 +58,7 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
         device=lsqml.device,
         seed=seed,
     )
-    result = WORKER.run(path, settings, timeout_s=lsqml.timeout_seconds)
+    result = lsqml_worker().run(path, settings, timeout_s=lsqml.timeout_seconds)
     if result.n_patterns != scan.n_patterns:
         raise RuntimeError(f"LSQML used {result.n_patterns} of the view's {scan.n_patterns} patterns")
     coverage = coverage_mask(scan.obj.shape, scan.ycoords, scan.xcoords, scan.patch_size // 2)

@@ -26,7 +26,7 @@ MODEL_MODULES = (
 )
 
 
-@phase_task(name="train", modules=MODEL_MODULES, tags=("heavy", "tensorflow"))
+@phase_task(name="train", modules=MODEL_MODULES, tags=("heavy", "gpu", "tensorflow"))
 def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, run_dir: str) -> ModelRecord:
     """Train ``arm`` on the train split of one view; write ``models/dose_{d}/{view}/{arm}/``."""
     started = time.perf_counter()

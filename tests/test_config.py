@@ -67,3 +67,14 @@ def test_parse_override():
     assert parse_override("scan.doses=[1000, 10000]") == ("scan.doses", [1000, 10000])
     with pytest.raises(ConfigError, match="section.field=value"):
         parse_override("scan.doses")
+
+
+def test_an_empty_study_matrix_is_an_error():
+    with pytest.raises(ConfigError, match=r"scan\.doses"):
+        resolve_config("smoke", overrides={"scan.doses": []})
+    with pytest.raises(ConfigError, match=r"views\.overlaps"):
+        resolve_config("smoke", overrides={"views.overlaps": {}})
+    from ptystudy.summary import StudyLedger
+
+    with pytest.raises(ValueError, match="the study matrix is empty"):
+        StudyLedger([])

@@ -77,7 +77,7 @@ def test_smoke_study_runs_green(smoke_run):
     for path, digest in manifest["outputs"].items():
         assert sha256_file(Path(path)) == digest
     assert not [p for p in out.rglob("*") if p.is_file() and p.stat().st_size == 0]
-    assert not list(out.rglob(".*.npz.*")), "no temporary files may be left behind"
+    assert not list(out.rglob(".partial-*")), "no temporary files may be left behind"
 
 
 ARMS = ("pinn", "pinn_gs1", "supervised", "lsqml")

@@ -157,7 +157,7 @@ def test_task_rejects_a_broken_view_before_ptychi_starts(tmp_path, smoke_config,
         measured_overlap=0.5,
         seconds=0.0,
     )
-    monkeypatch.setattr(tasks.reconstruct.WORKER, "run", lambda *a, **k: pytest.fail("pty-chi must not start"))
+    monkeypatch.setattr(tasks.reconstruct.lsqml_worker(), "run", lambda *a, **k: pytest.fail("pty-chi must not start"))
     with pytest.raises(ContractError, match=r"view\.npz: missing key"):
         tasks.reconstruct.reconstruct_lsqml.fn(view, smoke_config.lsqml, 1, str(tmp_path))
 

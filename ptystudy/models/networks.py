@@ -31,26 +31,46 @@ class ModelSpec(BaseModel):
     """Network input = sqrt(counts) / input_scale."""
 
 
-def _encoder(inputs, filters_base: int):
+class _Initializers:
+    """Kernel initializers seeded from one integer, in layer order.
+
+    Keras otherwise seeds each initializer from Python's shared ``random`` module, which
+    the background threads of a Prefect or Dask worker also draw from: the same seed
+    would then give different networks.
+    """
+
+    def __init__(self, seed: int):
+        self._rng = np.random.default_rng(seed)
+
+    def __call__(self) -> keras.initializers.Initializer:
+        return keras.initializers.GlorotUniform(seed=int(self._rng.integers(2**31 - 1)))
+
+
+def _conv(init: _Initializers, filters: int, **options) -> layers.Conv2D:
+    """A 3 x 3 'same' convolution with a seeded kernel initializer."""
+    return layers.Conv2D(filters, 3, padding="same", kernel_initializer=init(), **options)
+
+
+def _encoder(inputs, filters_base: int, init: _Initializers):
     x = inputs
     for stage in range(3):
         filters = filters_base * 2**stage
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        x = _conv(init, filters, activation="relu")(x)
+        x = _conv(init, filters, activation="relu")(x)
         x = layers.MaxPooling2D(2)(x)
     return x
 
 
-def _decoder(x, filters_base: int, stages: int, name: str):
+def _decoder(x, filters_base: int, stages: int, name: str, init: _Initializers):
     for stage in reversed(range(stages)):
         filters = filters_base * 2**stage
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv{stage}a")(x)
-        x = layers.Conv2D(filters, 3, padding="same", activation="relu", name=f"{name}_conv{stage}b")(x)
+        x = _conv(init, filters, activation="relu", name=f"{name}_conv{stage}a")(x)
+        x = _conv(init, filters, activation="relu", name=f"{name}_conv{stage}b")(x)
         x = layers.UpSampling2D(2, name=f"{name}_up{stage}")(x)
     return x
 
 
-def build_pinn(spec: ModelSpec, probe: np.ndarray) -> keras.Model:
+def build_pinn(spec: ModelSpec, probe: np.ndarray, *, seed: int = 0) -> keras.Model:
     """PtychoPINN: diffraction (and gs2 offsets) -> expected counts, amplitude and phase.
 
     Parameters
@@ -58,6 +78,7 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray) -> keras.Model:
     spec : arm ``pinn`` (gs2, C members, merged) or ``pinn_gs1`` (C = 1).
     probe : (N, N) complex, sqrt(photons) per pixel: the simulation probe times its
         dose scale, so that expected counts are ``|fft2(P O)|**2 / N**2`` exactly.
+    seed : seeds the initial weights.
 
     Returns
     -------
@@ -69,13 +90,12 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray) -> keras.Model:
     size, channels = spec.patch_size, spec.group_size
     diffraction = keras.Input((size, size, channels), name="diffraction")
     inputs = {"diffraction": diffraction}
-    code = _encoder(diffraction, spec.filters_base)
-    amplitude = layers.Conv2D(channels, 3, padding="same", activation="sigmoid", name="amplitude")(
-        _decoder(code, spec.filters_base, 2, "amplitude_decoder")
+    init = _Initializers(seed)
+    code = _encoder(diffraction, spec.filters_base, init)
+    amplitude = _conv(init, channels, activation="sigmoid", name="amplitude")(
+        _decoder(code, spec.filters_base, 2, "amplitude_decoder", init)
     )
-    phase_raw = layers.Conv2D(channels, 3, padding="same", name="phase_raw")(
-        _decoder(code, spec.filters_base, 2, "phase_decoder")
-    )
+    phase_raw = _conv(init, channels, name="phase_raw")(_decoder(code, spec.filters_base, 2, "phase_decoder", init))
     phase = ScaledTanh(name="phase")(phase_raw)
     pad = PadToPatch(size, name="pad_to_patch")
     real, imag = PolarToComplex(name="to_complex")((pad(amplitude), pad(phase)))
@@ -89,15 +109,15 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray) -> keras.Model:
     return keras.Model(inputs, {"counts": counts, "amplitude": amplitude, "phase": phase}, name=str(spec.arm))
 
 
-def build_supervised(spec: ModelSpec) -> keras.Model:
-    """PtychoNN-style baseline: diffraction (N, N, 1) -> amplitude and phase (N, N, 1)."""
+def build_supervised(spec: ModelSpec, *, seed: int = 0) -> keras.Model:
+    """PtychoNN-style baseline: diffraction (N, N, 1) -> amplitude and phase (N, N, 1); ``seed``
+    seeds the initial weights."""
     if spec.arm is not Arm.SUPERVISED:
         raise ValueError(f"build_supervised builds the supervised arm, got {spec.arm}")
     size = spec.patch_size
     diffraction = keras.Input((size, size, 1), name="diffraction")
-    code = _encoder(diffraction, spec.filters_base)
-    amplitude = layers.Conv2D(1, 3, padding="same", name="amplitude")(
-        _decoder(code, spec.filters_base, 3, "amplitude_decoder")
-    )
-    phase = layers.Conv2D(1, 3, padding="same", name="phase")(_decoder(code, spec.filters_base, 3, "phase_decoder"))
+    init = _Initializers(seed)
+    code = _encoder(diffraction, spec.filters_base, init)
+    amplitude = _conv(init, 1, name="amplitude")(_decoder(code, spec.filters_base, 3, "amplitude_decoder", init))
+    phase = _conv(init, 1, name="phase")(_decoder(code, spec.filters_base, 3, "phase_decoder", init))
     return keras.Model({"diffraction": diffraction}, {"amplitude": amplitude, "phase": phase}, name="supervised")

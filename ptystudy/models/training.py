@@ -57,11 +57,12 @@ def make_spec(view: Scan, arm: Arm, config: TrainingConfig) -> ModelSpec:
     )
 
 
-def build_network(spec: ModelSpec, view: Scan) -> keras.Model:
-    """A fresh, compiled-ready network for ``spec``; PINNs get the view's probe in photon units."""
+def build_network(spec: ModelSpec, view: Scan, *, seed: int = 0) -> keras.Model:
+    """A fresh network for ``spec``, initial weights seeded by ``seed``; PINNs get the view's
+    probe in photon units."""
     if spec.arm is Arm.SUPERVISED:
-        return build_supervised(spec)
-    return build_pinn(spec, view.probe * np.float32(view.metadata["scale"]))
+        return build_supervised(spec, seed=seed)
+    return build_pinn(spec, view.probe * np.float32(view.metadata["scale"]), seed=seed)
 
 
 def _targets(spec: ModelSpec, view: Scan, data: NetworkData) -> dict[str, np.ndarray]:
@@ -123,7 +124,7 @@ def train_network(view: Scan, arm: Arm, config: TrainingConfig, *, seed: int, la
         max_samples=config.max_samples,
         rng=np.random.default_rng(seed),
     )
-    model = build_network(spec, view)
+    model = build_network(spec, view, seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=_losses(arm))
     targets = _targets(spec, view, data)
     started = time.perf_counter()
