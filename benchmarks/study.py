@@ -49,8 +49,15 @@ def peak_memory_gib() -> tuple[float, float]:
 
 def task_work(flow_run_id: str) -> dict[str, float]:
     """Per phase: seconds of task-run time as the API recorded it (span for concurrent phases)."""
+    runs = []
     with get_client(sync_client=True) as client:
-        runs = client.read_task_runs(flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=1000)
+        while True:  # the API returns at most 200 per call
+            page = client.read_task_runs(
+                flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])), limit=200, offset=len(runs)
+            )
+            runs += page
+            if len(page) < 200:
+                break
     phases: dict[str, list[tuple[float, float]]] = {}
     for run in runs:
         if run.start_time is None or run.end_time is None:

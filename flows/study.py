@@ -129,8 +129,15 @@ def run_simulation(run: StudyRun) -> dict[tuple[float, str], ScanRecord]:
     simulate = run.phase(simulate_scan)
     object_file = config.scan.object_file
     object_sha256 = sha256_file(Path(object_file)) if object_file else None
+    # each task sees only its own dose, so changing the others keeps its cache
     futures = {
-        float(dose): simulate.submit(config.scan, config.seeds, float(dose), run.run_dir, object_sha256)
+        float(dose): simulate.submit(
+            config.scan.model_copy(update={"doses": (float(dose),)}),
+            config.seeds,
+            float(dose),
+            run.run_dir,
+            object_sha256,
+        )
         for dose in config.scan.doses
     }
     scans: dict[tuple[float, str], ScanRecord] = {}
@@ -298,7 +305,10 @@ def publish(
     """Write the report (metrics.csv, figures), summary.json/.md and manifest.json; publish the
     Prefect artifacts: the summary (markdown), the scores and the task tally (tables), the figures (links)."""
     title = f"Dose x overlap study ({config.profile} profile)"
-    report = build_report(compared, str(layout.report_dir))
+    report_task = for_run(build_report, layout.cache_dir, fresh=False)
+    report = report_task(compared, str(layout.report_dir))
+    if not all(Path(path).is_file() for path in report["files"].values()):
+        report = report_task.with_options(refresh_cache=True)(compared, str(layout.report_dir))
     summary = {**summary, "report": report["files"]}
     markdown = summary_markdown(summary, title=title) + "\n" + report["markdown"]
     write_json(layout.report_dir / "summary.json", summary)

@@ -6,19 +6,18 @@ import math
 from pathlib import Path
 from typing import Any
 
-from prefect import task
-
 from ptystudy.records import CompareRecord
 from ptystudy.study_report import metrics_markdown, read_metrics, wide_table, write_report
+from tasks._prefect import phase_task
 
 
-@task(name="report", task_run_name="report", persist_result=False)
+@phase_task(name="report", modules=("ptystudy.study_report", "ptystudy.report", "ptystudy.compare"))
 def build_report(compared: list[CompareRecord], report_dir: str) -> dict[str, Any]:
     """Write ``report/metrics.csv``, heatmaps and metric-vs-dose curves from every condition scored.
 
     Returns the written files (name -> path), the markdown scores section and the headline
-    scores as table rows (for the Prefect artifacts). Always rebuilt: it is cheap and
-    reflects which conditions this run scored.
+    scores as table rows (for the Prefect artifacts). Cached on the scored conditions'
+    records, like the phases (the flow rebuilds it if a file it names is gone).
     """
     table = read_metrics([record.metrics.verified() for record in compared])
     files = write_report(Path(report_dir), table)
