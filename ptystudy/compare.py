@@ -168,8 +168,10 @@ def write_aligned(path: Path, comparison: Comparison) -> Path:
         arrays[f"{arm}_phase"] = score.phase.astype(np.float32)
         for component, curve in score.frc.items():
             arrays[f"{arm}_{component}_frc"] = curve.frc
-            arrays["frc_frequency"] = curve.frequency
-            arrays["frc_halfbit"] = curve.halfbit
+    # every curve has the same rings: the crop and mask are common to all arms
+    any_curve = next(iter(next(iter(comparison.arms.values())).frc.values()))
+    arrays["frc_frequency"] = any_curve.frequency
+    arrays["frc_halfbit"] = any_curve.halfbit
     return write_atomic(Path(path), lambda handle: np.savez(handle, **arrays))
 
 

@@ -95,6 +95,12 @@ def arm_title(arm: str) -> str:
     return ARM_TITLES.get(arm, arm)
 
 
+def arm_rank(arm: str) -> tuple[int, str]:
+    """Sort key putting arms in the study's order (pinn, pinn_gs1, supervised, lsqml), others after."""
+    order = list(ARM_TITLES)
+    return (order.index(arm) if arm in order else len(order), arm)
+
+
 def plot_montage(
     path: Path,
     truth: dict[str, np.ndarray],
@@ -172,7 +178,7 @@ def plot_heatmaps(path: Path, table: Any, *, component: str, metric: str, split:
     table : pandas DataFrame with the tidy columns of ``report/metrics.csv``.
     """
     rows = table[(table.component == component) & (table.metric == metric) & (table.split == split)]
-    arms = [arm for arm in ARM_TITLES if arm in set(rows.arm)] + sorted(set(rows.arm) - set(ARM_TITLES))
+    arms = sorted(set(rows.arm), key=arm_rank)
     doses = sorted(set(rows.dose))
     views = list(dict.fromkeys(rows.view))
     figure = Figure(figsize=(2.6 * max(len(arms), 1) + 1.0, 0.55 * len(doses) + 1.8), layout="constrained")
@@ -212,7 +218,7 @@ def plot_metric_curves(path: Path, table: Any, *, panels: list[tuple[str, str]])
         for j, view in enumerate(views):
             axes = grid[i, j]
             cell = table[(table.view == view) & (table.component == component) & (table.metric == metric)]
-            for arm in [a for a in ARM_TITLES if a in set(cell.arm)]:
+            for arm in sorted(set(cell.arm) & set(ARM_TITLES), key=arm_rank):
                 for split, style in (("test", "-"), ("train", "--")):
                     line = cell[(cell.arm == arm) & (cell.split == split)].sort_values("dose")
                     if line.empty:

@@ -10,7 +10,7 @@ import pandas as pd
 
 from ptystudy.compare import METRIC_COLUMNS
 from ptystudy.files import write_text
-from ptystudy.report import ARM_TITLES, plot_heatmaps, plot_metric_curves
+from ptystudy.report import arm_rank, plot_heatmaps, plot_metric_curves
 
 HEADLINE = (("phase", "ms_ssim"), ("phase", "frc50"), ("amplitude", "ms_ssim"), ("amplitude", "frc50"))
 """The scores the summary tables and curves show first."""
@@ -25,8 +25,7 @@ def read_metrics(paths: list[Path]) -> pd.DataFrame:
     missing = set(METRIC_COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"metrics files lack the column(s) {', '.join(sorted(missing))}")
-    arm_order = {arm: i for i, arm in enumerate(ARM_TITLES)}
-    table = table.assign(_arm=table.arm.map(lambda arm: arm_order.get(arm, len(arm_order))))
+    table = table.assign(_arm=table.arm.map(arm_rank))
     return table.sort_values(["dose", "view", "split", "_arm", "component", "metric"]).drop(columns="_arm")
 
 
@@ -57,9 +56,8 @@ def wide_table(table: pd.DataFrame) -> pd.DataFrame:
     pivot = table.pivot_table(index=keys, columns=["component", "metric"], values="value", aggfunc="first")
     columns = {f"{component} {metric}": pivot[(component, metric)] for component, metric in HEADLINE}
     wide = pd.DataFrame(columns).reset_index()
-    arm_order = {arm: i for i, arm in enumerate(ARM_TITLES)}
-    wide["_arm"] = wide.arm.map(lambda arm: arm_order.get(arm, len(arm_order)))
-    return wide.sort_values(["split", "dose", "view", "_arm"], ascending=[True, True, True, True]).drop(columns="_arm")
+    wide["_arm"] = wide.arm.map(arm_rank)
+    return wide.sort_values(["split", "dose", "view", "_arm"]).drop(columns="_arm")
 
 
 def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:

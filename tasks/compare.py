@@ -16,7 +16,7 @@ from ptystudy.files import write_json
 from ptystudy.layout import RunLayout, dose_text
 from ptystudy.recon import load_recon
 from ptystudy.records import CompareRecord, FileRecord, ReconRecord, ViewRecord
-from ptystudy.report import ARM_TITLES, arm_title, plot_frc, plot_montage
+from ptystudy.report import arm_rank, arm_title, plot_frc, plot_montage
 from ptystudy.stitch import coverage_mask
 from tasks._prefect import phase_task
 
@@ -47,8 +47,7 @@ def compare_condition(
     scan = load_scan(view.file.verified())
     coverage = coverage_mask(scan.obj.shape, scan.ycoords, scan.xcoords, scan.patch_size // 2)
     images = {}
-    order = list(ARM_TITLES)
-    for record in sorted(recons, key=lambda r: (order.index(r.arm) if r.arm in order else len(order), r.arm)):
+    for record in sorted(recons, key=lambda r: arm_rank(r.arm)):
         recon = load_recon(record.file.verified())
         if recon.obj.shape != scan.obj.shape:
             raise ContractError(f"{record.file.path}: object {recon.obj.shape}, truth canvas {scan.obj.shape}")
