@@ -88,6 +88,7 @@ METRIC_TITLES = {
     "frc50": "FRC 0.5 crossing (fraction of Nyquist)",
     "frc_halfbit": "FRC 1/2-bit crossing (fraction of Nyquist)",
 }
+UNSCORED_COLOUR = "#b9e4b0"
 COMPONENT_UNITS = {"amplitude": "amplitude (a.u.)", "phase": "phase (rad)"}
 
 
@@ -113,7 +114,7 @@ def plot_montage(
     """Ground truth and every arm (rows), amplitude and phase (columns), shared colour scales.
 
     truth, arms[arm] : {"amplitude": (h, w), "phase": (h, w)} aligned crops.
-    mask : (h, w) bool; unscored pixels are drawn grey.
+    mask : (h, w) bool; unscored pixels are drawn pale green (a colour neither map uses).
     captions : a line under each arm's name (e.g. its scores).
     """
     rows = {"ground truth": truth, **{arm_title(arm): images for arm, images in arms.items()}}
@@ -136,13 +137,14 @@ def plot_montage(
             note = f"\n{notes[name]}" if notes[name] and column == 0 else ""
             axes.set_title(f"{name}: {component}{note}", fontsize=8)
         figure.colorbar(image, ax=grid[:, column], shrink=0.6, label=COMPONENT_UNITS[component])
-    figure.suptitle(f"{title}\nafter alignment; grey = not scored (outside the view's coverage)", fontsize=9)
+    figure.suptitle(f"{title}\nafter alignment; pale green = not scored (outside the view's coverage)", fontsize=9)
     return save_figure(figure, path)
 
 
 def matplotlib_cmap(name: str) -> Colormap:
-    """A copy of colour map ``name`` with masked pixels drawn light grey."""
-    return colormaps[name].with_extremes(bad="lightgrey")
+    """A copy of colour map ``name`` with masked pixels drawn pale green, which neither the
+    grey amplitude map nor the twilight phase map contains."""
+    return colormaps[name].with_extremes(bad=UNSCORED_COLOUR)
 
 
 def plot_frc(path: Path, curves: dict[str, dict[str, Any]], *, title: str) -> Path:
