@@ -220,3 +220,21 @@ def test_dask_gives_the_same_metrics_and_the_gpu_tag_serialises(server, deployed
     spans = sorted((pd.Timestamp(task["start_time"]), pd.Timestamp(task["end_time"])) for task in gpu_runs)
     for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
         assert start >= end, "two gpu-tagged tasks overlapped"
+
+
+def test_serve_offers_the_deployments_of_prefect_yaml():
+    """``deployments/serve.py`` (no worker) serves exactly what prefect.yaml deploys."""
+    import importlib.util
+
+    import yaml
+
+    spec = importlib.util.spec_from_file_location("serve_entry", REPO / "deployments" / "serve.py")
+    serve_entry = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(serve_entry)
+    served = {deployment.name: deployment for deployment in serve_entry.deployments_from_yaml()}
+    declared = yaml.safe_load((REPO / "prefect.yaml").read_text())["deployments"]
+    assert set(served) == {entry["name"] for entry in declared}
+    for entry in declared:
+        deployment = served[entry["name"]]
+        assert deployment.parameters == entry.get("parameters", {})
+        assert [s.schedule.cron for s in deployment.schedules] == [s["cron"] for s in entry.get("schedules", [])]
