@@ -32,6 +32,7 @@ from prefect.artifacts import (  # noqa: E402
 )
 from prefect.futures import PrefectFuture  # noqa: E402
 
+from flows._lanes import Job, one_per_lane  # noqa: E402
 from flows._progress import StudyProgress  # noqa: E402
 from flows._runners import LOCAL, runs_in_parallel, task_runner  # noqa: E402
 from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config  # noqa: E402
@@ -85,9 +86,7 @@ def study(
         run = StudyRun(config, layout, StudyLedger(conditions(config)), StudyProgress(config), fresh)
         scans = run_simulation(run)
         views = run_views(run, scans)
-        models = run_training(run, views)
-        recons = run_inference(run, views, models)
-        recons.update(run_lsqml(run, views))
+        models, recons = run_reconstruction(run, views)
         compared = run_compare(run, views, recons)
         run.progress.finish()
         summary = run.ledger.summary()
@@ -168,18 +167,42 @@ def run_views(run: StudyRun, scans: dict[tuple[float, str], ScanRecord]) -> dict
     return collect(run, "views", futures.items(), len(futures), lambda key, error: run.ledger.fail(key, "views", error))
 
 
-def heavy(jobs: Iterable[tuple[Any, Callable[[], PrefectFuture[Any]]]]) -> Iterable[tuple[Any, PrefectFuture[Any]]]:
-    """Submit heavy tasks: all at once on Dask (a tag limit caps GPU jobs), else one at a
-    time as ``collect`` asks for them (each uses every core of this machine)."""
-    submitted = ((key, submit()) for key, submit in jobs)
-    return list(submitted) if runs_in_parallel() else submitted
+@dataclass
+class HeavyPhase:
+    """A heavy phase's jobs, ``(key, submit)`` pairs, and what a failed job does to the ledger."""
+
+    name: str
+    jobs: list[Job]
+    on_failure: Callable[[Any, str], None]
 
 
-def run_training(run: StudyRun, views: dict[Condition, ViewRecord]) -> dict[tuple[float, str, str], ModelRecord]:
+def run_heavy(run: StudyRun, *phases: HeavyPhase) -> dict[str, dict[Any, Any]]:
+    """Run heavy phases together; return each phase's results by key.
+
+    On Dask every job is submitted at once (a tag limit caps GPU jobs); with the thread
+    runner each phase is a lane that runs one task at a time, the lanes side by side.
+    """
+    totals = {phase.name: len(phase.jobs) for phase in phases}
+    failures = {phase.name: phase.on_failure for phase in phases}
+    if runs_in_parallel():
+        finished: Iterable[tuple[str, Any, PrefectFuture[Any]]] = [
+            (phase.name, key, submit()) for phase in phases for key, submit in phase.jobs
+        ]
+    else:
+        finished = one_per_lane({phase.name: phase.jobs for phase in phases})
+    results: dict[str, dict[Any, Any]] = {phase.name: {} for phase in phases}
+    done = dict.fromkeys(totals, 0)
+    for name, key, future in finished:
+        done[name] += 1
+        finish_task(run, name, key, future, (done[name], totals[name]), failures[name], results[name])
+    return results
+
+
+def training_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPhase:
     """Phase E training, dose x view x arm. A failed arm fails both splits of its dose and view."""
     config = run.config
     train = run.phase(train_arm)
-    jobs = []
+    jobs: list[Job] = []
     for condition in run.ledger.conditions:
         if condition.split != Split.TRAIN:
             continue
@@ -192,22 +215,18 @@ def run_training(run: StudyRun, views: dict[Condition, ViewRecord]) -> dict[tupl
             seed = derived_seed(config.seeds.grouping, condition.dose, condition.view, arm)
             arguments = (view, arm, config.training, seed, run.run_dir)
             jobs.append(((condition.dose, condition.view, str(arm)), partial(train.submit, *arguments)))
-    return collect(
-        run,
-        "train",
-        heavy(jobs),
-        len(jobs),
-        lambda key, error: run.fail_where(f"train {key[2]}", error, dose=key[0], view=key[1]),
+    return HeavyPhase(
+        "train", jobs, lambda key, error: run.fail_where(f"train {key[2]}", error, dose=key[0], view=key[1])
     )
 
 
-def run_inference(
+def inference_jobs(
     run: StudyRun, views: dict[Condition, ViewRecord], models: dict[tuple[float, str, str], ModelRecord]
-) -> dict[tuple[Condition, str], ReconRecord]:
+) -> HeavyPhase:
     """Phase E inference, every condition x network arm, stitched on the truth's canvas."""
     infer = run.phase(infer_arm)
     batch_size = run.config.training.inference_batch_size
-    jobs = [
+    jobs: list[Job] = [
         (
             (condition, str(arm)),
             partial(infer.submit, models[(condition.dose, condition.view, str(arm))], view, batch_size, run.run_dir),
@@ -216,16 +235,14 @@ def run_inference(
         for arm in run.config.training.arms
         if (condition.dose, condition.view, str(arm)) in models
     ]
-    return collect(
-        run, "infer", heavy(jobs), len(jobs), lambda key, error: run.ledger.fail(key[0], f"infer {key[1]}", error)
-    )
+    return HeavyPhase("infer", jobs, lambda key, error: run.ledger.fail(key[0], f"infer {key[1]}", error))
 
 
-def run_lsqml(run: StudyRun, views: dict[Condition, ViewRecord]) -> dict[tuple[Condition, str], ReconRecord]:
+def lsqml_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPhase:
     """Phase F: pty-chi LSQML on every view split (in the LSQML worker process)."""
     config = run.config
     reconstruct = run.phase(reconstruct_lsqml)
-    jobs = [
+    jobs: list[Job] = [
         (
             (condition, "lsqml"),
             partial(
@@ -238,7 +255,20 @@ def run_lsqml(run: StudyRun, views: dict[Condition, ViewRecord]) -> dict[tuple[C
         )
         for condition, view in views.items()
     ]
-    return collect(run, "lsqml", heavy(jobs), len(jobs), lambda key, error: run.ledger.fail(key[0], "lsqml", error))
+    return HeavyPhase("lsqml", jobs, lambda key, error: run.ledger.fail(key[0], "lsqml", error))
+
+
+def run_reconstruction(
+    run: StudyRun, views: dict[Condition, ViewRecord]
+) -> tuple[dict[tuple[float, str, str], ModelRecord], dict[tuple[Condition, str], ReconRecord]]:
+    """Phases E and F: train the networks while LSQML runs, then infer with each network.
+
+    Returns the trained models and every reconstruction by ``(condition, arm)``.
+    """
+    first = run_heavy(run, training_jobs(run, views), lsqml_jobs(run, views))
+    models = first["train"]
+    inferred = run_heavy(run, inference_jobs(run, views, models))["infer"]
+    return models, {**inferred, **first["lsqml"]}
 
 
 def run_compare(
@@ -271,24 +301,34 @@ def collect(
     total: int,
     on_failure: Callable[[Any, str], None],
 ) -> dict[Any, Any]:
-    """Wait for a phase's ``(key, future)`` pairs in turn; return the results of those that succeeded.
-
-    Each failure goes to ``on_failure(key, reason)``; progress is reported as each finishes.
-    A lazy iterable runs the tasks one at a time (each is submitted only after the
-    previous one finished); already submitted futures run concurrently.
-    """
+    """Wait for a phase's submitted ``(key, future)`` pairs in turn; return the results of
+    those that succeeded. Each failure goes to ``on_failure(key, reason)``."""
     results: dict[Any, Any] = {}
     for done, (key, future) in enumerate(submitted, start=1):
-        future.wait()
-        state = future.state
-        ok = state.is_completed()
-        run.ledger.record_task(phase, ok=ok, cached=state.name == "Cached")
-        if ok:
-            results[key] = state.result()
-        else:
-            on_failure(key, describe(state.result(raise_on_failure=False)))
-        run.progress.task_finished(phase, done, total, "" if ok else f" ({key} failed)")
+        finish_task(run, phase, key, future, (done, total), on_failure, results)
     return results
+
+
+def finish_task(
+    run: StudyRun,
+    phase: str,
+    key: Any,
+    future: PrefectFuture[Any],
+    count: tuple[int, int],
+    on_failure: Callable[[Any, str], None],
+    results: dict[Any, Any],
+) -> None:
+    """Wait for one task; put its result in ``results`` or report its failure; count it
+    (``count``: this task's number in its phase and the phase's total) and show progress."""
+    future.wait()
+    state = future.state
+    ok = state.is_completed()
+    run.ledger.record_task(phase, ok=ok, cached=state.name == "Cached")
+    if ok:
+        results[key] = state.result()
+    else:
+        on_failure(key, describe(state.result(raise_on_failure=False)))
+    run.progress.task_finished(phase, *count, "" if ok else f" ({key} failed)")
 
 
 def describe(error: BaseException) -> str:

@@ -7,7 +7,8 @@ unlike a multiprocessing child it does not re-import the caller's main module. T
 pays pty-chi's import once and then serves jobs over its stdin and stdout until stopped.
 A job that overruns its time-out, or a child that dies, kills the child and raises
 ``TransientError`` (worth a retry: the next job starts a fresh child); a broken view
-file raises ``ContractError``.
+file raises ``ContractError``. ``cpu_threads`` caps torch's CPU threads in the child (the
+study runs LSQML beside network training and gives it part of the cores).
 """
 
 from __future__ import annotations
@@ -30,9 +31,15 @@ _START_TIMEOUT_S = 300.0
 
 
 class LsqmlWorker:
-    """One child process serving ``run`` calls one at a time (thread-safe)."""
+    """One child process serving ``run`` calls one at a time (thread-safe).
 
-    def __init__(self) -> None:
+    ``cpu_threads``: torch's intra-op CPU threads in the child (None: torch's default, every core).
+    """
+
+    def __init__(self, *, cpu_threads: int | None = None) -> None:
+        if cpu_threads is not None and cpu_threads < 1:
+            raise ValueError(f"cpu_threads must be >= 1, got {cpu_threads}")
+        self.cpu_threads = cpu_threads
         self._process: subprocess.Popen | None = None
         self._connection: _Channel | None = None
         self._lock = threading.Lock()
@@ -78,8 +85,9 @@ class LsqmlWorker:
         if self._process is not None and self._process.poll() is None:
             return
         self.stop()
+        threads = [] if self.cpu_threads is None else [str(self.cpu_threads)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "ptystudy.lsqml_worker"], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-m", "ptystudy.lsqml_worker", *threads], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         connection = _Channel(reader=process.stdout.fileno(), writer=process.stdin.fileno())
         if not connection.poll(_START_TIMEOUT_S):
@@ -135,7 +143,7 @@ class _Channel:
         self._writer.close()
 
 
-def _serve() -> None:
+def _serve(cpu_threads: int | None = None) -> None:
     """The child's loop: import pty-chi once, then run jobs until ``None`` or end of input.
 
     Messages arrive on stdin and leave on the original stdout; anything a library prints
@@ -145,9 +153,13 @@ def _serve() -> None:
     os.dup2(2, 1)
     logging.basicConfig(level=logging.ERROR)
     warnings.simplefilter("ignore")
+    import torch
+
     from ptystudy.contract import load_scan
     from ptystudy.ptychi_adapter import describe_environment, run_lsqml
 
+    if cpu_threads is not None:
+        torch.set_num_threads(cpu_threads)
     channel.send(("ready", describe_environment()))
     while True:
         try:
@@ -167,4 +179,4 @@ def _serve() -> None:
 
 
 if __name__ == "__main__":
-    _serve()
+    _serve(int(sys.argv[1]) if len(sys.argv) > 1 else None)

@@ -138,7 +138,7 @@ def run_lsqml(view: Scan, settings: LsqmlSettings) -> LsqmlResult:
 
 
 def describe_environment() -> dict[str, Any]:
-    """Versions and devices the worker sees (ptychi, torch, CUDA)."""
+    """Versions, devices and CPU threads the worker sees (ptychi, torch, CUDA)."""
     import ptychi
     import torch
 
@@ -146,4 +146,5 @@ def describe_environment() -> dict[str, Any]:
         "ptychi": getattr(ptychi, "__version__", "unknown"),
         "torch": torch.__version__,
         "cuda_available": torch.cuda.is_available(),
+        "cpu_threads": torch.get_num_threads(),
     }

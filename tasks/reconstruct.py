@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import os
 import threading
 from pathlib import Path
 
@@ -23,6 +24,12 @@ _WORKERS: list[LsqmlWorker] = []
 _WORKER_LOCK = threading.Lock()
 
 
+def lsqml_cpu_threads() -> int:
+    """Half of this machine's cores (at least one): LSQML runs beside network training
+    (flows/_lanes.py), and two libraries each using every core slow both down."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def lsqml_worker() -> LsqmlWorker:
     """This process's LSQML worker: one child process for every LSQML run of the process
     (pty-chi's import is paid once), created on first use and stopped at exit.
@@ -31,7 +38,7 @@ def lsqml_worker() -> LsqmlWorker:
     """
     with _WORKER_LOCK:
         if not _WORKERS:
-            _WORKERS.append(LsqmlWorker())
+            _WORKERS.append(LsqmlWorker(cpu_threads=lsqml_cpu_threads()))
             atexit.register(_WORKERS[0].stop)
         return _WORKERS[0]
 
@@ -58,7 +65,8 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
         device=lsqml.device,
         seed=seed,
     )
-    result = lsqml_worker().run(path, settings, timeout_s=lsqml.timeout_seconds)
+    worker = lsqml_worker()
+    result = worker.run(path, settings, timeout_s=lsqml.timeout_seconds)
     if result.n_patterns != scan.n_patterns:
         raise RuntimeError(f"LSQML used {result.n_patterns} of the view's {scan.n_patterns} patterns")
     coverage = coverage_mask(scan.obj.shape, scan.ycoords, scan.xcoords, scan.patch_size // 2)
@@ -72,6 +80,7 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
         "epochs": result.epochs,
         "batch_size": result.batch_size,
         "device": result.device,
+        "cpu_threads": worker.environment.get("cpu_threads"),
         "cost_per_epoch": result.cost_per_epoch,
     }
     recon_path = write_recon(

@@ -30,7 +30,7 @@ def view_file(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def worker():
-    worker = LsqmlWorker()
+    worker = LsqmlWorker(cpu_threads=1)
     yield worker
     worker.stop()
 
@@ -94,6 +94,7 @@ def test_lsqml_lowers_the_error_and_uses_every_pattern(view_file, worker):
     # pty-chi reseeds and changes torch defaults, but only in the worker process
     assert np.array_equal(np.random.get_state()[1], numpy_state)
     assert worker.pid is not None
+    assert worker.environment["cpu_threads"] == 1
 
 
 def test_caller_random_state_and_torch_defaults_are_untouched(view_file):

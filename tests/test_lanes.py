@@ -1,0 +1,54 @@
+"""Heavy-task lanes on the thread runner: one task at a time per lane, lanes side by side."""
+
+from __future__ import annotations
+
+import time
+from functools import partial
+
+from prefect import flow, task
+from prefect.task_runners import ThreadPoolTaskRunner
+
+from flows._lanes import one_per_lane
+
+
+@task
+def hold(seconds: float, fail: bool = False) -> tuple[float, float]:
+    """Sleep; return (start, end) in monotonic seconds, or fail after sleeping."""
+    start = time.monotonic()
+    time.sleep(seconds)
+    if fail:
+        raise ValueError("planned failure")
+    return start, time.monotonic()
+
+
+@flow(task_runner=ThreadPoolTaskRunner())
+def two_lanes() -> list[tuple[str, int, tuple[float, float] | None]]:
+    lanes = {
+        "slow": [(i, partial(hold.submit, 0.4)) for i in range(3)],
+        "fast": [(i, partial(hold.submit, 0.15, fail=i == 1)) for i in range(4)],
+    }
+    finished = []
+    for lane, key, future in one_per_lane(lanes):
+        future.wait(timeout=1)  # done already: as_completed yielded it
+        state = future.state
+        assert state.is_final()
+        finished.append((lane, key, state.result() if state.is_completed() else None))
+    return finished
+
+
+def test_lanes_run_one_task_each_side_by_side_and_survive_a_failure(prefect_server):
+    finished = two_lanes()
+    assert len(finished) == 7
+    by_lane = {lane: [(key, span) for name, key, span in finished if name == lane] for lane in ("slow", "fast")}
+    # every job ran once, in its lane's order; the failed one is reported and its lane goes on
+    assert [key for key, _ in by_lane["slow"]] == [0, 1, 2]
+    assert [key for key, _ in by_lane["fast"]] == [0, 1, 2, 3]
+    assert by_lane["fast"][1][1] is None
+    for lane, runs in by_lane.items():
+        spans = [span for _, span in runs if span is not None]
+        for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+            assert start >= end, f"two {lane} tasks overlapped"
+    # the lanes overlap: a fast task finished while the first slow one was running
+    slow_first_end = by_lane["slow"][0][1][1]
+    assert sum(1 for _, span in by_lane["fast"] if span is not None and span[1] < slow_first_end) >= 1
+    assert finished[-1][0] == "slow"
