@@ -20,7 +20,7 @@ from ptystudy.views import build_view
 keras = pytest.importorskip("keras")
 
 from ptystudy.models.data import group_offsets, network_data, truth_patches  # noqa: E402
-from ptystudy.models.inference import reconstruct_view  # noqa: E402
+from ptystudy.models.inference import even_batch_size, reconstruct_view  # noqa: E402
 from ptystudy.models.layers import FarFieldCounts, GroupMerge  # noqa: E402
 from ptystudy.models.training import (  # noqa: E402
     TrainingError,
@@ -100,6 +100,17 @@ def test_gs2_forward_step_and_inference(tiny_view, tmp_path):
     obj, coverage = reconstruct_view(trained.model, trained.spec, tiny_view, batch_size=10)
     assert obj.shape == tiny_view.obj.shape and coverage.any() and np.isfinite(obj).all()
     assert trained.history["epochs_run"] == 1 and trained.history["n_train"] >= 2
+    # batches are padded to one compiled shape; the padding never reaches the object
+    whole, whole_coverage = reconstruct_view(trained.model, trained.spec, tiny_view, batch_size=4096)
+    np.testing.assert_array_equal(whole_coverage, coverage)
+    np.testing.assert_allclose(whole, obj, atol=1e-5)
+
+
+def test_even_batch_size_splits_into_equal_batches():
+    assert even_batch_size(287, 256) == 144  # 2 batches: 144 + 143 (padded by 1)
+    assert even_batch_size(256, 256) == 256
+    assert even_batch_size(10, 256) == 10
+    assert even_batch_size(1000, 7) == 7
 
 
 def test_reloaded_model_predicts_the_same_in_a_fresh_process(tiny_view, tmp_path):

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import logging
+import math
+import weakref
+
 import keras
 import numpy as np
 
@@ -13,30 +17,56 @@ from ptystudy.models.networks import ModelSpec
 from ptystudy.stitch import Stitcher
 
 
+class _NewModelTracing(logging.Filter):
+    """Drops TensorFlow's retracing warning: each newly loaded model's predict function is
+    traced once, by design (the study loads one model per inference task)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "triggered tf.function retracing" not in record.getMessage()
+
+
+logging.getLogger("tensorflow").addFilter(_NewModelTracing())
+
+_OBJECT_MODELS: weakref.WeakKeyDictionary[keras.Model, keras.Model] = weakref.WeakKeyDictionary()
+
+
 def object_model(model: keras.Model, spec: ModelSpec) -> keras.Model:
     """The part of ``model`` that maps diffraction to object amplitude and phase.
 
     A PINN's group merge and forward model only serve its training loss; inference skips
-    them (and, for gs2, the offsets input).
+    them (and, for gs2, the offsets input). Built once per model, so its compiled predict
+    function is reused by later calls.
     """
     if spec.arm is Arm.SUPERVISED:
         return model
-    return keras.Model(
-        {"diffraction": model.get_layer("diffraction").output},
-        {"amplitude": model.get_layer("amplitude").output, "phase": model.get_layer("phase").output},
-        name=f"{spec.arm}_object",
-    )
+    if model not in _OBJECT_MODELS:
+        _OBJECT_MODELS[model] = keras.Model(
+            {"diffraction": model.get_layer("diffraction").output},
+            {"amplitude": model.get_layer("amplitude").output, "phase": model.get_layer("phase").output},
+            name=f"{spec.arm}_object",
+        )
+    return _OBJECT_MODELS[model]
 
 
-def predict_patches(model: keras.Model, spec: ModelSpec, inputs: dict[str, np.ndarray]) -> np.ndarray:
+def even_batch_size(n_samples: int, batch_size: int) -> int:
+    """The batch size that splits ``n_samples`` into as few batches as ``batch_size`` allows,
+    all of (nearly) equal size: the last batch is padded to it, so the compiled predict
+    function sees a single shape."""
+    return math.ceil(n_samples / math.ceil(n_samples / batch_size))
+
+
+def predict_patches(model: keras.Model, spec: ModelSpec, diffraction: np.ndarray, *, batch_size: int) -> np.ndarray:
     """Complex object patches (b, N, N) of a batch: each pattern's own (seed member) prediction.
 
-    PINN outputs cover the central N/2 square and are zero-padded to N; the supervised
-    output is already N x N.
+    ``diffraction`` (b, N, N, C) with b <= ``batch_size`` is padded to ``batch_size`` with
+    zeros (and the padding dropped), so the compiled function is traced once. PINN outputs
+    cover the central N/2 square and are zero-padded to N; the supervised output is N x N.
     """
-    outputs = model(inputs, training=False)
-    amplitude = np.asarray(outputs["amplitude"])[..., 0]
-    phase = np.asarray(outputs["phase"])[..., 0]
+    n = diffraction.shape[0]
+    padded = np.pad(diffraction, [(0, batch_size - n)] + [(0, 0)] * (diffraction.ndim - 1))
+    outputs = model.predict_on_batch({"diffraction": padded})
+    amplitude = np.asarray(outputs["amplitude"])[:n, ..., 0]
+    phase = np.asarray(outputs["phase"])[:n, ..., 0]
     patches = (amplitude * np.exp(1j * phase)).astype(np.complex64)
     if spec.arm is Arm.SUPERVISED:
         return patches
@@ -50,7 +80,8 @@ def reconstruct_view(
     """Predict every pattern of ``view`` and stitch the central N/2 crops on the truth's canvas.
 
     Returns ``(object, coverage)``: (H, W) complex64, (H, W) bool. Memory is bounded by
-    ``batch_size`` patterns plus the canvas.
+    ``batch_size`` patterns plus the canvas. The network runs as a compiled (graph)
+    function: its first call traces it, later calls on the same model reuse it.
 
     Raises
     ------
@@ -67,9 +98,10 @@ def reconstruct_view(
     data = network_data(view, spec.arm, spec.input_scale)
     generator = object_model(model, spec)
     stitcher = Stitcher(view.obj.shape, spec.patch_size // 2)
-    for start in range(0, data.n_samples, batch_size):
-        index = slice(start, start + batch_size)
-        patches = predict_patches(generator, spec, {"diffraction": data.diffraction[index]})
+    batch = even_batch_size(data.n_samples, batch_size)
+    for start in range(0, data.n_samples, batch):
+        index = slice(start, start + batch)
+        patches = predict_patches(generator, spec, data.diffraction[index], batch_size=batch)
         seeds = data.members[index, 0]
         stitcher.add(patches, view.ycoords[seeds], view.xcoords[seeds])
     return stitcher.result()
