@@ -124,6 +124,24 @@ def test_study_artifacts_reach_the_api(smoke_run):
     assert len(rows) == 12 * 4 and {"phase ms_ssim", "phase frc50"} <= set(rows[0])
 
 
+def test_every_report_figure_has_a_link_artifact(smoke_run):
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+
+    out, _ = smoke_run
+    report = json.loads((out / "report" / "summary.json").read_text())["report"]
+    figures = {name: Path(path) for name, path in report.items() if path.endswith(".png")}
+    assert {"metrics_vs_dose", "heatmap_phase_ms_ssim"} <= set(figures)
+    keys = {name: f"study-{name.replace('_', '-')}" for name in figures}
+    with get_client(sync_client=True) as client:
+        links = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys.values()))))
+    for name, path in figures.items():
+        key = keys[name]
+        targets = [link.data for link in links if link.key == key and path.as_uri() in link.data]
+        assert targets, f"no link artifact {key} to {path}"
+        assert path.is_file() and path.stat().st_size > 10_000, path
+
+
 def test_cached_rerun_does_no_phase_work(smoke_run):
     out, _ = smoke_run
     before = _phase_files(out)
