@@ -1,6 +1,6 @@
 """Whole-study benchmark: cold wall time, peak memory, orchestration share, cached rerun.
 
-    python benchmarks/study.py [--profile quick] [--out DIR] [--phases] [--gpu]
+    python benchmarks/study.py [--profile quick] [--out DIR] [--phases] [--gpu [--gpu-doses 10000|all]]
 
 Runs the study cold (``--fresh``) in this process with Prefect's embedded server, then
 again unchanged (every phase task must be a cache hit). Orchestration share = the part of
@@ -8,7 +8,8 @@ the wall time when no task run was running (task runs' start and end times from 
 phases overlap, e.g. training and LSQML, so their union is the work, not their sum).
 ``--phases`` also runs the per-phase benchmarks (simulation, networks, LSQML);
 ``--gpu`` the GPU section when TensorFlow or torch sees a GPU (inference patterns/s at
-64 x 64 and the paper profile's wall time). Prints tables; nothing is timed in tests.
+64 x 64, and the paper profile's wall time on ``--gpu-doses``, scaled to every dose).
+Prints tables; nothing is timed in tests.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from prefect.client.orchestration import get_client  # noqa: E402
 from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
 
 from flows.study import study  # noqa: E402
+from ptystudy.config import resolve_config  # noqa: E402
 
 
 def peak_memory_gib() -> tuple[float, float]:
@@ -101,18 +103,44 @@ def run_study(profile: str, out: Path, *, fresh: bool) -> tuple[float, dict, str
     return wall, summary, str(state.state_details.flow_run_id)
 
 
-def gpu_section() -> None:
-    probe = "import torch; print(torch.cuda.is_available())"
-    has_gpu = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip() == "True"
-    if not has_gpu:
-        print("\nGPU section: skipped, no GPU visible to torch on this machine.")
+def gpus_seen() -> dict[str, str]:
+    """What each framework sees, each probed in its own interpreter (they crash in one)."""
+    probes = {
+        "torch": "import torch; print(torch.cuda.get_device_name(0) if torch.cuda.is_available() else '')",
+        "tensorflow": "import tensorflow as tf; print(*[d.name for d in tf.config.list_physical_devices('GPU')])",
+    }
+    seen = {}
+    for name, code in probes.items():
+        result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+        seen[name] = result.stdout.strip().splitlines()[-1] if result.stdout.strip() else ""
+    return seen
+
+
+def gpu_section(doses: list[float] | None) -> None:
+    """Inference patterns/s at the paper size (64 x 64) and the paper study's wall time.
+
+    ``doses``: run the paper study on these doses only and scale its wall time to the
+    whole dose list (the phases' work grows with the number of doses), so the check
+    fits a short lease of a GPU machine; None runs every dose.
+    """
+    seen = gpus_seen()
+    print(f"\nGPU section: torch sees {seen['torch'] or 'no GPU'}; TensorFlow sees {seen['tensorflow'] or 'no GPU'}")
+    if not seen["torch"] and not seen["tensorflow"]:
+        print("skipped: no GPU on this machine.")
         return
-    print("\nGPU section")
     subprocess.run([sys.executable, "benchmarks/networks.py", "--profile", "paper"], cwd=REPO, check=False)
+    n_doses = len(resolve_config("paper").scan.doses)
     with tempfile.TemporaryDirectory() as out:
+        command = [sys.executable, "flows/study.py", "--profile", "paper", "--out", out]
+        if doses is not None:
+            command += ["--set", f"scan.doses={json.dumps(doses)}"]
         started = time.perf_counter()
-        subprocess.run([sys.executable, "flows/study.py", "--profile", "paper", "--out", out], cwd=REPO, check=False)
-        print(f"paper profile, whole study: {time.perf_counter() - started:.0f} s")
+        finished = subprocess.run(command, cwd=REPO, check=False)
+        wall = time.perf_counter() - started
+    ran = n_doses if doses is None else len(doses)
+    print(f"paper profile, {ran} of {n_doses} doses: {wall:.0f} s (exit {finished.returncode})")
+    if ran < n_doses:
+        print(f"  whole paper study, scaled by doses: about {wall * n_doses / ran / 60:.0f} min")
 
 
 def main() -> None:
@@ -121,6 +149,11 @@ def main() -> None:
     parser.add_argument("--out", help="run directory (default: a temporary one)")
     parser.add_argument("--phases", action="store_true", help="also run the per-phase benchmarks")
     parser.add_argument("--gpu", action="store_true", help="also run the GPU section when a GPU is present")
+    parser.add_argument(
+        "--gpu-doses",
+        default="10000",
+        help="doses of the GPU section's paper study, comma-separated, or 'all' (default 10000)",
+    )
     args = parser.parse_args()
     out = Path(args.out or tempfile.mkdtemp(prefix=f"bench-{args.profile}-")).resolve()
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; out {out}")
@@ -168,7 +201,7 @@ def main() -> None:
             print(f"\n$ python benchmarks/{script} {' '.join(options)}", flush=True)
             subprocess.run([sys.executable, f"benchmarks/{script}", *options], cwd=REPO, check=False)
     if args.gpu:
-        gpu_section()
+        gpu_section(None if args.gpu_doses == "all" else [float(dose) for dose in args.gpu_doses.split(",")])
 
 
 if __name__ == "__main__":
