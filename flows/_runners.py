@@ -38,3 +38,12 @@ def runs_in_parallel() -> bool:
     phases may be submitted at once; False for the thread pool, where they share the cores."""
     context = FlowRunContext.get()
     return context is not None and type(context.task_runner).__name__ == "DaskTaskRunner"
+
+
+def describe_task_runner() -> str:
+    """Where the current flow run's tasks run, for its log."""
+    context = FlowRunContext.get()
+    if context is None or not runs_in_parallel():
+        return "threads of the flow's process (network training beside LSQML)"
+    address = getattr(context.task_runner, "address", None)
+    return f"Dask, scheduler {address}" if address else "a local Dask cluster"

@@ -34,7 +34,7 @@ from prefect.futures import PrefectFuture  # noqa: E402
 
 from flows._lanes import Job, one_per_lane  # noqa: E402
 from flows._progress import StudyProgress  # noqa: E402
-from flows._runners import LOCAL, runs_in_parallel, task_runner  # noqa: E402
+from flows._runners import LOCAL, describe_task_runner, runs_in_parallel, task_runner  # noqa: E402
 from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config  # noqa: E402
 from ptystudy.errors import InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
@@ -74,11 +74,12 @@ def study(
     logger = get_run_logger()
     diameter = check_plan(config)
     logger.info(
-        "%s profile: %d conditions, probe footprint D = %.1f px, output in %s",
+        "%s profile: %d conditions, probe footprint D = %.1f px, output in %s; tasks run on %s",
         config.profile,
         len(conditions(config)),
         diameter,
         layout.root,
+        describe_task_runner(),
     )
     with RunLock(layout.root) as lock:
         if lock.leftovers:

@@ -134,9 +134,10 @@ def _tidy_metrics(run_dir: Path) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def deployed_run(server, tmp_path_factory) -> tuple[dict, Path]:
+def deployed_runs(server, tmp_path_factory) -> dict[str, tuple[dict, Path]]:
     """Deploy from prefect.yaml with the operator's script, start a process worker, run the
-    smoke flight-check deployment (narrowed) and return the finished flow run."""
+    smoke flight-check deployment (narrowed) twice, with the default thread runner and on
+    a local Dask cluster chosen by the job's environment; return each finished flow run."""
     deploy = subprocess.run(
         [sys.executable, "deployments/deploy.py", "--gpu-slots", "1"],
         cwd=REPO,
@@ -159,21 +160,32 @@ def deployed_run(server, tmp_path_factory) -> tuple[dict, Path]:
     schema = deployment["parameter_openapi_schema"]
     assert {"profile", "overrides", "out", "fresh"} <= set(schema["properties"])
 
-    out = tmp_path_factory.mktemp("deployed")
     worker = _start(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", "ptystudy-process", "--limit", "1"],
         server.env,
         server.logs / "worker.log",
     )
+    runs = {}
     try:
-        run = server.post(
-            f"/deployments/{deployment['id']}/create_flow_run",
-            {"parameters": {"profile": "smoke", "out": str(out), "fresh": False, "overrides": NARROW}},
-        )
-        finished = server.wait_for_flow_run(run["id"], timeout_s=900)
+        for name, job_variables in (("threads", {}), ("dask", {"env": {"PTYSTUDY_DASK_ADDRESS": "local"}})):
+            out = tmp_path_factory.mktemp(f"deployed-{name}")
+            run = server.post(
+                f"/deployments/{deployment['id']}/create_flow_run",
+                {
+                    "parameters": {"profile": "smoke", "out": str(out), "fresh": False, "overrides": NARROW},
+                    "job_variables": job_variables,
+                },
+            )
+            runs[name] = (server.wait_for_flow_run(run["id"], timeout_s=900), out)
     finally:
         _stop(worker)
-    return finished, out
+    return runs
+
+
+@pytest.fixture(scope="module")
+def deployed_run(deployed_runs) -> tuple[dict, Path]:
+    """The deployment's run with the default thread runner."""
+    return deployed_runs["threads"]
 
 
 def test_a_deployment_runs_through_a_process_worker(server, deployed_run):
@@ -186,6 +198,19 @@ def test_a_deployment_runs_through_a_process_worker(server, deployed_run):
     assert len(scores) == 4 * 2
     assert float(server.artifact("study-progress", run["id"])["data"]) == 100.0
     assert json.loads((out / "report" / "summary.json").read_text())["n_success"] == 4
+
+
+def test_a_deployment_runs_on_dask_when_its_environment_names_a_cluster(server, deployed_runs):
+    """PTYSTUDY_DASK_ADDRESS in the job's environment: the flow, loaded from its file by the
+    worker's flow-run process, sends its tasks to a local Dask cluster; same metrics."""
+    run, out = deployed_runs["dask"]
+    assert run["state"]["type"] == "COMPLETED", (server.logs / "worker.log").read_text()[-4000:]
+    logs = server.post("/logs/filter", {"logs": {"flow_run_id": {"any_": [run["id"]]}}, "limit": 200})
+    where = [log["message"] for log in logs if "tasks run on" in log["message"]]
+    assert len(where) == 1 and "Dask" in where[0], where
+    assert json.loads((out / "report" / "summary.json").read_text())["n_success"] == 4
+    _, reference_dir = deployed_runs["threads"]
+    pd.testing.assert_series_equal(_tidy_metrics(out).value, _tidy_metrics(reference_dir).value, rtol=1e-3, atol=1e-4)
 
 
 def test_dask_gives_the_same_metrics_and_the_gpu_tag_serialises(server, deployed_run, tmp_path):
