@@ -1,9 +1,9 @@
 """Heavy tasks on the thread runner: one at a time per lane, the lanes side by side.
 
-Training (TensorFlow, in the flow's process) and LSQML (pty-chi, in its worker process)
-each use every core but neither keeps two cores busy on small problems, and TensorFlow's
-graph tracing is single-threaded; running one task of each at a time fills the idle core
-without running two TensorFlow trainings in one process.
+Training (TensorFlow, in the flow's process) rarely keeps every core busy on the study's
+small problems, and its graph tracing runs on one core; LSQML (pty-chi, in its worker
+process, given half of the cores) fills the rest. Running one task of each at a time
+does that without ever running two TensorFlow trainings in one process.
 """
 
 from __future__ import annotations
