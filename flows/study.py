@@ -183,19 +183,19 @@ def run_heavy(run: StudyRun, *phases: HeavyPhase) -> dict[str, dict[Any, Any]]:
     On Dask every job is submitted at once (a tag limit caps GPU jobs); with the thread
     runner each phase is a lane that runs one task at a time, the lanes side by side.
     """
-    totals = {phase.name: len(phase.jobs) for phase in phases}
-    failures = {phase.name: phase.on_failure for phase in phases}
+    by_name = {phase.name: phase for phase in phases}
     if runs_in_parallel():
         finished: Iterable[tuple[str, Any, PrefectFuture[Any]]] = [
             (phase.name, key, submit()) for phase in phases for key, submit in phase.jobs
         ]
     else:
         finished = one_per_lane({phase.name: phase.jobs for phase in phases})
-    results: dict[str, dict[Any, Any]] = {phase.name: {} for phase in phases}
-    done = dict.fromkeys(totals, 0)
+    results: dict[str, dict[Any, Any]] = {name: {} for name in by_name}
+    done = dict.fromkeys(by_name, 0)
     for name, key, future in finished:
         done[name] += 1
-        finish_task(run, name, key, future, (done[name], totals[name]), failures[name], results[name])
+        phase = by_name[name]
+        finish_task(run, name, key, future, (done[name], len(phase.jobs)), phase.on_failure, results[name])
     return results
 
 
