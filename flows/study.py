@@ -44,7 +44,7 @@ from ptystudy.plan import Condition, check_plan, conditions, derived_seed  # noq
 from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
 from ptystudy.summary import StudyLedger, summary_markdown  # noqa: E402
-from tasks._prefect import for_run  # noqa: E402
+from tasks._prefect import for_run, submit_under_limits  # noqa: E402
 from tasks.compare import compare_condition  # noqa: E402
 from tasks.reconstruct import reconstruct_lsqml  # noqa: E402
 from tasks.report import build_report  # noqa: E402
@@ -215,7 +215,7 @@ def training_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPha
         for arm in config.training.arms:
             seed = derived_seed(config.seeds.grouping, condition.dose, condition.view, arm)
             arguments = (view, arm, config.training, seed, run.run_dir)
-            jobs.append(((condition.dose, condition.view, str(arm)), partial(train.submit, *arguments)))
+            jobs.append(((condition.dose, condition.view, str(arm)), partial(submit_under_limits, train, *arguments)))
     return HeavyPhase(
         "train", jobs, lambda key, error: run.fail_where(f"train {key[2]}", error, dose=key[0], view=key[1])
     )
@@ -247,7 +247,8 @@ def lsqml_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPhase:
         (
             (condition, "lsqml"),
             partial(
-                reconstruct.submit,
+                submit_under_limits,
+                reconstruct,
                 view,
                 config.lsqml,
                 derived_seed(config.seeds.simulation, condition.dose, condition.view, condition.split, "lsqml"),

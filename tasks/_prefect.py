@@ -10,21 +10,30 @@
   deleted run directory takes its cache with it.
 - Retries with backoff, but only for transient failures (``ptystudy.errors.is_transient``):
   a contract error or a bad configuration would fail the same way again.
+- Heavy tasks are submitted with only those of their tags that have a concurrency limit
+  (``submit_under_limits``). Prefect acquires a slot for every tag of a task run before
+  it starts, even a tag with no limit; on the SQLite-backed server that write often meets
+  the server's own writes ("database is locked"), and the client retries after 2 s, once
+  per task. Limits are read as each task is submitted, so one created during a run caps
+  the tasks submitted after it.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prefect import Task, task
 from prefect.cache_policies import TASK_SOURCE, CachePolicy
+from prefect.client.orchestration import get_client
 from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
+from prefect.exceptions import ObjectNotFound
+from prefect.futures import PrefectFuture
 from prefect.runtime import task_run as runtime_task_run
 from prefect.states import State
 from prefect.tasks import exponential_backoff
@@ -145,3 +154,22 @@ def for_run(phase: Task[..., Any], cache_dir: Path, *, fresh: bool) -> Task[...,
         result_storage=Path(cache_dir),
         refresh_cache=fresh,
     )
+
+
+def tags_with_limits(tags: Iterable[str]) -> list[str]:
+    """Those of ``tags`` that have an active concurrency limit on the Prefect server now."""
+    limited = []
+    with get_client(sync_client=True) as client:
+        for tag in sorted(set(tags)):
+            try:
+                limit = client.read_global_concurrency_limit_by_name(f"tag:{tag}")
+            except ObjectNotFound:
+                continue
+            if limit.active:
+                limited.append(tag)
+    return limited
+
+
+def submit_under_limits(phase: Task[..., Any], *args: Any) -> PrefectFuture[Any]:
+    """Submit ``phase`` carrying only the tags that have a concurrency limit (see above)."""
+    return phase.with_options(tags=tags_with_limits(phase.tags)).submit(*args)

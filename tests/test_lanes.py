@@ -9,6 +9,7 @@ from prefect import flow, task
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows._lanes import one_per_lane
+from tasks._prefect import submit_under_limits, tags_with_limits
 
 
 @task
@@ -52,3 +53,36 @@ def test_lanes_run_one_task_each_side_by_side_and_survive_a_failure(prefect_serv
     slow_first_end = by_lane["slow"][0][1][1]
     assert sum(1 for _, span in by_lane["fast"] if span is not None and span[1] < slow_first_end) >= 1
     assert finished[-1][0] == "slow"
+
+
+@task(tags=["lane-test-gpu", "lane-test-heavy"])
+def report_tags() -> list[str]:
+    from prefect.runtime import task_run
+
+    return sorted(task_run.tags)
+
+
+@flow
+def submit_tagged() -> list[str]:
+    return submit_under_limits(report_tags).result()
+
+
+def test_a_heavy_task_carries_only_the_tags_that_have_a_limit(prefect_server):
+    """Prefect acquires a slot for every tag, limit or not (a costly write on SQLite): a
+    tag without a limit is left off; one with an active limit, even created mid-run, is kept."""
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+
+    assert tags_with_limits(["lane-test-gpu", "lane-test-heavy"]) == []
+    assert submit_tagged() == []
+    with get_client(sync_client=True) as client:
+        client.create_concurrency_limit(tag="lane-test-gpu", concurrency_limit=1)
+        client.create_global_concurrency_limit(
+            GlobalConcurrencyLimitCreate(name="tag:lane-test-heavy", limit=1, active=False)
+        )
+        try:
+            assert submit_tagged() == ["lane-test-gpu"]
+        finally:
+            client.delete_concurrency_limit_by_tag("lane-test-gpu")
+            client.delete_global_concurrency_limit_by_name("tag:lane-test-heavy")
+    assert submit_tagged() == []
