@@ -43,7 +43,7 @@ from ptystudy.manifest import build_manifest  # noqa: E402
 from ptystudy.plan import Condition, check_plan, conditions, derived_seed  # noqa: E402
 from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
-from ptystudy.summary import StudyLedger, summary_markdown  # noqa: E402
+from ptystudy.summary import StudyLedger, summary_markdown, views_markdown  # noqa: E402
 from tasks._prefect import for_run, submit_under_limits  # noqa: E402
 from tasks.compare import compare_condition  # noqa: E402
 from tasks.reconstruct import reconstruct_lsqml  # noqa: E402
@@ -352,7 +352,10 @@ def publish(
     if not all(Path(path).is_file() for path in report["files"].values()):
         report = report_task.with_options(refresh_cache=True)(compared, str(layout.report_dir))
     summary = {**summary, "report": report["files"]}
-    markdown = summary_markdown(summary, title=title) + "\n" + report["markdown"]
+    views = [record for record in records if isinstance(record, ViewRecord)]
+    markdown = "\n".join(
+        (summary_markdown(summary, title=title), report["markdown"], views_markdown(views, config.views.overlaps))
+    )
     write_json(layout.report_dir / "summary.json", summary)
     write_text(layout.report_dir / "summary.md", markdown)
     write_json(layout.manifest, build_manifest(config, records))

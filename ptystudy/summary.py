@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptystudy.plan import Condition
+from ptystudy.records import ViewRecord
 
 
 @dataclass(frozen=True)
@@ -114,4 +115,29 @@ def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
             lines.append(
                 f"| {failure['dose']:g} | {failure['view']} | {failure['split']} | {failure['phase']} | {error} |"
             )
+    return "\n".join(lines) + "\n"
+
+
+def views_markdown(views: list[ViewRecord], nominal_overlaps: dict[str, float]) -> str:
+    """A markdown table of what each view holds: nominal and measured overlap, spacing, counts.
+
+    The nominal overlap f is linear (it sets the minimum spacing S = (1 - f) D); the
+    measured one is the mean area overlap of each probe disc with its nearest neighbour's
+    (DESIGN §5), so it reads lower than f.
+    """
+    lines = [
+        "## Views",
+        "",
+        "Nominal overlap: linear, sets the minimum spacing S = (1 - f) D. Measured: mean area "
+        "overlap of each position's probe disc with its nearest neighbour's.",
+        "",
+        "| dose | view | split | nominal f | measured overlap | min spacing (px) | positions | gs2 groups |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    order = {name: index for index, name in enumerate(nominal_overlaps)}
+    for view in sorted(views, key=lambda v: (v.dose, order.get(v.view, len(order)), v.view, v.split != "train")):
+        lines.append(
+            f"| {view.dose:g} | {view.view} | {view.split} | {nominal_overlaps.get(view.view, float('nan')):.2f} "
+            f"| {view.measured_overlap:.3f} | {view.min_spacing_px:.1f} | {view.n_positions} | {view.n_groups} |"
+        )
     return "\n".join(lines) + "\n"

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from flows.study import StudyFailed, main, study
+from ptystudy.config import resolve_config
 from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
@@ -108,6 +109,13 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
         assert (layout.report_dir / f"{name}.png").stat().st_size > 5000
     markdown = (layout.report_dir / "summary.md").read_text()
     assert "succeeded: **12**" in markdown and "phase ms_ssim" in markdown
+    views_table = markdown.split("## Views", 1)[1]
+    for dose in (1e3, 1e4, 1e5):
+        for view, nominal in resolve_config("smoke").views.overlaps.items():
+            for split in ("train", "test"):
+                overlap = json.loads(layout.overlap(dose, view, split).read_text())
+                row = f"| {dose:g} | {view} | {split} | {nominal:.2f} | {overlap['measured_overlap']:.3f} |"
+                assert row in views_table, row
 
 
 def test_study_artifacts_reach_the_api(smoke_run):
