@@ -1,4 +1,5 @@
-"""Heavy-task lanes on the thread runner: one task at a time per lane, lanes side by side."""
+"""Heavy tasks on the thread runner: one at a time per lane, the lanes side by side; the tags
+they carry (only those with a concurrency limit)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,9 @@ import time
 from functools import partial
 
 from prefect import flow, task
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
+from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows._lanes import one_per_lane
@@ -57,8 +61,6 @@ def test_lanes_run_one_task_each_side_by_side_and_survive_a_failure(prefect_serv
 
 @task(tags=["lane-test-gpu", "lane-test-heavy"])
 def report_tags() -> list[str]:
-    from prefect.runtime import task_run
-
     return sorted(task_run.tags)
 
 
@@ -70,9 +72,6 @@ def submit_tagged() -> list[str]:
 def test_a_heavy_task_carries_only_the_tags_that_have_a_limit(prefect_server):
     """Prefect acquires a slot for every tag, limit or not (a costly write on SQLite): a
     tag without a limit is left off; one with an active limit, even created mid-run, is kept."""
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
-
     assert tags_with_limits(["lane-test-gpu", "lane-test-heavy"]) == []
     assert submit_tagged() == []
     with get_client(sync_client=True) as client:
