@@ -119,7 +119,8 @@ def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
 
 
 def views_markdown(views: list[ViewRecord], nominal_overlaps: dict[str, float]) -> str:
-    """A markdown table of what each view holds: nominal and measured overlap, spacing, counts.
+    """A markdown table of what each view holds (one row per record, in the given order):
+    nominal and measured overlap, spacing, counts.
 
     The nominal overlap f is linear (it sets the minimum spacing S = (1 - f) D); the
     measured one is the mean area overlap of each probe disc with its nearest neighbour's
@@ -134,10 +135,9 @@ def views_markdown(views: list[ViewRecord], nominal_overlaps: dict[str, float]) 
         "| dose | view | split | nominal f | measured overlap | min spacing (px) | positions | gs2 groups |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    order = {name: index for index, name in enumerate(nominal_overlaps)}
-    for view in sorted(views, key=lambda v: (v.dose, order.get(v.view, len(order)), v.view, v.split != "train")):
+    for view in views:
         lines.append(
-            f"| {view.dose:g} | {view.view} | {view.split} | {nominal_overlaps.get(view.view, float('nan')):.2f} "
+            f"| {view.dose:g} | {view.view} | {view.split} | {nominal_overlaps[view.view]:.2f} "
             f"| {view.measured_overlap:.3f} | {view.min_spacing_px:.1f} | {view.n_positions} | {view.n_groups} |"
         )
     return "\n".join(lines) + "\n"
