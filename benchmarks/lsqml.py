@@ -23,7 +23,7 @@ from ptystudy.contract import write_scan
 from ptystudy.layout import Split
 from ptystudy.lsqml_worker import LsqmlWorker
 from ptystudy.ptychi_adapter import LsqmlSettings, build_options, resolve_device, to_ptychi_positions
-from ptystudy.simulate import simulate_dose
+from ptystudy.simulate import simulate_study_dose
 from ptystudy.views import build_view
 
 
@@ -53,12 +53,14 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=20)
     args = parser.parse_args()
     config = resolve_config(args.profile)
-    scan = simulate_dose(config.scan, config.seeds, args.dose)[Split.TRAIN]
+    scan = simulate_study_dose(config, args.dose)[Split.TRAIN]
     view = build_view(
         scan, name="dense", overlap=config.views.overlaps["dense"], config=config.views, seeds=config.seeds
     ).scan
     settings = LsqmlSettings(
-        epochs=args.epochs,
+        max_epochs=args.epochs,
+        tolerance=0.0,
+        check_every=args.epochs,
         batches_per_epoch=config.lsqml.batches_per_epoch,
         momentum=config.lsqml.momentum,
         device=config.lsqml.device,
@@ -68,7 +70,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         path = write_scan(Path(folder) / "view.npz", view)
         started = time.perf_counter()
-        worker.run(path, LsqmlSettings(**{**settings.__dict__, "epochs": 1}), timeout_s=3600)
+        worker.run(path, LsqmlSettings(**{**settings.__dict__, "max_epochs": 1}), timeout_s=3600)
         startup = time.perf_counter() - started
         started = time.perf_counter()
         result = worker.run(path, settings, timeout_s=3600)

@@ -19,7 +19,7 @@ import scipy.fft
 
 from ptystudy import physics
 from ptystudy.config import resolve_config
-from ptystudy.simulate import make_specimen, position_pool, simulate_dose
+from ptystudy.simulate import make_specimen, plan_specimen_scans, simulate_study_dose
 
 
 def best_seconds(run, repeats: int) -> float:
@@ -39,7 +39,9 @@ def main() -> None:
     args = parser.parse_args()
     config = resolve_config(args.profile)
     specimen = make_specimen(config.scan, config.seeds)
-    ycoords, xcoords = position_pool(config.scan, config.seeds, specimen.obj.shape)
+    plans = plan_specimen_scans(specimen, config.scan, config.views, config.training.min_samples, config.seeds)
+    ycoords = np.concatenate([scan.ycoords for scans in plans.values() for scan in scans])
+    xcoords = np.concatenate([scan.xcoords for scans in plans.values() for scan in scans])
     size = config.scan.patch_size_px
     n = ycoords.size
     waves = np.empty((n, size, size), np.complex64)
@@ -62,7 +64,7 @@ def main() -> None:
     expected = np.abs(waves) ** 2 * (1e4 / np.mean(np.sum(np.abs(waves) ** 2, axis=(1, 2))))
     fft_seconds = best_seconds(fft_alone, args.repeats)
     poisson_seconds = best_seconds(poisson_alone, args.repeats)
-    simulation_seconds = best_seconds(lambda: simulate_dose(config.scan, config.seeds, 1e4), args.repeats)
+    simulation_seconds = best_seconds(lambda: simulate_study_dose(config, 1e4), args.repeats)
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, numpy {np.__version__}")
     print(f"profile {args.profile}: {n} patterns of {size} x {size}, dose 1e4, {os.cpu_count()} threads")
     print(f"{'step':<40}{'patterns/s':>12}")

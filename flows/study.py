@@ -40,10 +40,16 @@ from ptystudy.errors import InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
 from ptystudy.layout import RunLayout, Split  # noqa: E402
 from ptystudy.manifest import build_manifest  # noqa: E402
-from ptystudy.plan import Condition, check_plan, conditions, derived_seed  # noqa: E402
+from ptystudy.plan import Condition, check_plan, conditions  # noqa: E402
 from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
-from ptystudy.summary import StudyLedger, summary_markdown, views_markdown  # noqa: E402
+from ptystudy.seeds import derived_seed  # noqa: E402
+from ptystudy.summary import (  # noqa: E402
+    StudyLedger,
+    convergence_markdown,
+    summary_markdown,
+    views_markdown,
+)
 from tasks._prefect import for_run, submit_under_limits  # noqa: E402
 from tasks.compare import compare_condition  # noqa: E402
 from tasks.reconstruct import reconstruct_lsqml  # noqa: E402
@@ -72,12 +78,15 @@ def study(
     config = resolve_config(profile, config_file=config_file, overrides=overrides)
     layout = RunLayout(Path(out or f"runs/{config.profile}").resolve())
     logger = get_run_logger()
-    diameter = check_plan(config)
+    diameter, plans = check_plan(config)
     logger.info(
-        "%s profile: %d conditions, probe footprint D = %.1f px, output in %s; tasks run on %s",
+        "%s profile: %d conditions, probe footprint D = %.1f px, %d scans of %d positions per dose, "
+        "output in %s; tasks run on %s",
         config.profile,
         len(conditions(config)),
         diameter,
+        sum(len(scans) for scans in plans.values()),
+        sum(scan.n_positions for scans in plans.values() for scan in scans),
         layout.root,
         describe_task_runner(),
     )
@@ -133,6 +142,8 @@ def run_simulation(run: StudyRun) -> dict[tuple[float, str], ScanRecord]:
     futures = {
         float(dose): simulate.submit(
             config.scan.model_copy(update={"doses": (float(dose),)}),
+            config.views,
+            config.training.min_samples,
             config.seeds,
             float(dose),
             run.run_dir,
@@ -348,13 +359,21 @@ def publish(
     Prefect artifacts: the summary (markdown), the scores and the task tally (tables), the figures (links)."""
     title = f"Dose x overlap study ({config.profile} profile)"
     report_task = for_run(build_report, layout.cache_dir, fresh=False)
-    report = report_task(compared, str(layout.report_dir))
+    specimen = next((r for r in records if isinstance(r, ScanRecord) and r.split == Split.TRAIN), None)
+    report = report_task(compared, specimen, str(layout.report_dir))
     if not all(Path(path).is_file() for path in report["files"].values()):
-        report = report_task.with_options(refresh_cache=True)(compared, str(layout.report_dir))
+        report = report_task.with_options(refresh_cache=True)(compared, specimen, str(layout.report_dir))
     summary = {**summary, "report": report["files"]}
     views = [record for record in records if isinstance(record, ViewRecord)]
+    models = [record for record in records if isinstance(record, ModelRecord)]
+    recons = [record for record in records if isinstance(record, ReconRecord)]
     markdown = "\n".join(
-        (summary_markdown(summary, title=title), report["markdown"], views_markdown(views, config.views.overlaps))
+        (
+            summary_markdown(summary, title=title),
+            report["markdown"],
+            views_markdown(views, config.views.overlaps),
+            convergence_markdown(models, recons),
+        )
     )
     write_json(layout.report_dir / "summary.json", summary)
     write_text(layout.report_dir / "summary.md", markdown)

@@ -68,6 +68,7 @@ def estimate_shift(truth: np.ndarray, image: np.ndarray, mask: np.ndarray) -> tu
     Both are cut to the mask's bounding box, have their weighted mean removed and are
     weighted by the FRC's smooth taper of the mask (a hard mask edge, the same in both,
     would pull the estimate towards zero), so the global phase and amplitude do not matter.
+    A constant image has no shift to find: (0, 0).
     """
     box = bounding_box(mask)
     weights = frc_weights(mask[box].shape, mask[box])
@@ -76,8 +77,11 @@ def estimate_shift(truth: np.ndarray, image: np.ndarray, mask: np.ndarray) -> tu
         crop = values[box].astype(np.complex128)
         return (crop - np.sum(crop * weights) / np.sum(weights)) * weights
 
+    moving = prepare(image)
+    if not np.any(moving):  # a constant image (e.g. the flat reference) has nothing to register
+        return 0.0, 0.0
     shift, _, _ = phase_cross_correlation(
-        prepare(truth), prepare(image), upsample_factor=REGISTRATION_UPSAMPLING, normalization=None
+        prepare(truth), moving, upsample_factor=REGISTRATION_UPSAMPLING, normalization=None
     )
     return float(shift[0]), float(shift[1])
 

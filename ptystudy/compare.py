@@ -5,6 +5,14 @@ same for every arm), eroded by ``ceil(max_shift_px) + 1`` px so a shifted image 
 brings in pixels from outside its coverage. Windowed metrics and the FRC work on the
 region's bounding rectangle, where pixels outside the region hold the truth's mean in
 both images, so they neither reward nor punish any arm.
+
+Phase is scored after moving both images by the same constant, so that the truth's
+minimum over the region is 0: SSIM's luminance term compares local means relative to
+zero, which is meaningful for a non-negative quantity but flips sign with the local mean
+of a phase centred on zero. The other metrics do not change under the shift.
+
+Besides the arms, every condition scores a flat prediction (the truth's mean amplitude,
+zero phase), the "no information" reference an arm must beat.
 """
 
 from __future__ import annotations
@@ -22,10 +30,12 @@ from scipy.ndimage import gaussian_filter
 from ptystudy.alignment import Alignment, align, bounding_box, scoring_mask
 from ptystudy.config import EvaluationConfig
 from ptystudy.files import write_atomic, write_text
-from ptystudy.metrics import FrcCurve, frc_crossing, frc_curve, mae, ms_ssim, mse, psnr, ssim
+from ptystudy.metrics import FrcCurve, frc_band, frc_curve, mae, ms_ssim, mse, psnr, ssim
 
 COMPONENTS = ("amplitude", "phase")
-METRICS = ("mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit")
+METRICS = ("mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit", "frc50_onset", "frc_halfbit_onset")
+FLAT = "flat"
+"""The reference arm: a flat prediction (the truth's mean amplitude, zero phase)."""
 METRIC_COLUMNS = ("dose", "view", "split", "arm", "component", "metric", "value")
 
 
@@ -79,14 +89,17 @@ def score_component(
     else:
         multiscale = ms_ssim(truth_filled, image_filled, mask)
     curve = frc_curve(truth, image, mask)
+    half, halfbit = frc_band(curve, 0.5), frc_band(curve, curve.halfbit)
     scores = {
         "mae": mae(truth, image, mask),
         "mse": mse(truth, image, mask),
         "psnr": psnr(truth, image, mask),
         "ssim": ssim(truth_filled, image_filled, mask),
         "ms_ssim": multiscale.value,
-        "frc50": frc_crossing(curve, 0.5),
-        "frc_halfbit": frc_crossing(curve, curve.halfbit),
+        "frc50": half.resolution,
+        "frc_halfbit": halfbit.resolution,
+        "frc50_onset": half.onset,
+        "frc_halfbit_onset": halfbit.onset,
     }
     return scores, curve, multiscale.scales
 
@@ -119,11 +132,19 @@ def compare(
         metrics, curves, scales = {}, {}, 0
         for component in COMPONENTS:
             smoothing = settings.amplitude_smoothing_px if component == "amplitude" else 0.0
+            # phase: both moved so the truth's minimum is 0 (see the module's docstring)
+            base = float(truth_parts["phase"][crop_mask].min()) if component == "phase" else 0.0
             metrics[component], curves[component], scales = score_component(
-                truth_parts[component], parts[component], crop_mask, smoothing_px=smoothing
+                truth_parts[component] - base, parts[component] - base, crop_mask, smoothing_px=smoothing
             )
         comparison.arms[arm] = ArmScore(parts["amplitude"], parts["phase"], alignment, metrics, curves, scales)
     return comparison
+
+
+def flat_reference(truth: np.ndarray, coverage: np.ndarray) -> np.ndarray:
+    """The "no information" prediction: (H, W) complex64, the truth's mean amplitude over
+    ``coverage`` with zero phase everywhere."""
+    return np.full(truth.shape, np.abs(truth[coverage]).mean(), dtype=np.complex64)
 
 
 def metric_rows(comparison: Comparison, dose: float, view: str, split: str) -> list[dict[str, Any]]:

@@ -33,6 +33,15 @@ class _Frozen(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
+class SpecimenKind(StrEnum):
+    """The built-in specimens (DESIGN §3)."""
+
+    STATIONARY = "stationary"
+    """Features from about 1 px to the probe footprint D, the same statistics everywhere."""
+    LARGE_FEATURES = "large_features"
+    """Mostly flat discs and bars wider than the probe: shows the limit of single-shot networks."""
+
+
 class ScanConfig(_Frozen):
     """Phase C: object, probe, position pool, doses and the train/test split."""
 
@@ -40,14 +49,12 @@ class ScanConfig(_Frozen):
     """N: detector pixels = object pixels per patch; a multiple of 8."""
     object_shape_px: tuple[int, int] = (384, 384)
     """(height, width) of the built-in object in pixels; ignored when ``object_file`` is set."""
+    specimen: SpecimenKind = SpecimenKind.STATIONARY
+    """Which built-in specimen to scan; ignored when ``object_file`` is set."""
     object_file: str | None = None
     """NPZ with ``objectGuess`` (H, W) complex and optionally ``probeGuess`` (N, N) complex."""
     probe_diameter_fraction: float = Field(0.45, ge=0.1, le=0.7)
     """Built-in probe's aperture diameter as a fraction of N (the footprint D is measured)."""
-    scan_step_px: int = Field(4, ge=1, le=64)
-    """Step of the jittered raster position pool, object pixels."""
-    scan_jitter_px: int = Field(1, ge=0, le=16)
-    """Uniform integer jitter of each pool position, object pixels (< step / 2)."""
     doses: tuple[float, ...] = Field((1e3, 1e4, 1e5), min_length=1, max_length=32)
     """Mean expected total counts per diffraction pattern, photons; each a distinct integer."""
     train_fraction: float = Field(0.5, gt=0.1, lt=0.9)
@@ -77,20 +84,12 @@ class ScanConfig(_Frozen):
             raise ValueError(f"doses must be distinct, got {value}")
         return value
 
-    @model_validator(mode="after")
-    def _jitter_below_half_step(self) -> ScanConfig:
-        if 2 * self.scan_jitter_px >= self.scan_step_px:
-            raise ValueError(
-                f"scan_jitter_px ({self.scan_jitter_px}) must be below half of scan_step_px ({self.scan_step_px})"
-            )
-        return self
-
 
 class ViewConfig(_Frozen):
     """Phase D: overlap views and gs2 groups."""
 
     overlaps: dict[str, float] = Field(default_factory=lambda: {"dense": 0.7, "sparse": 0.2}, min_length=1)
-    """View name -> nominal linear overlap f; minimum spacing S = (1 - f) * D."""
+    """View name -> nominal linear overlap f; scan step (mean nearest-neighbour spacing) S = (1 - f) * D."""
     neighbours: int = Field(7, ge=1, le=32)
     """K: nearest neighbours a gs2 group draws its members from."""
     group_size: int = Field(4, ge=2, le=16)
@@ -139,19 +138,23 @@ class TrainingConfig(_Frozen):
     """Network arms to train and run; each is trained per dose x view."""
     filters_base: int = Field(32, ge=4, le=128)
     """Encoder filters of the first stage (then x2, x4); 32 is PtychoPINN's s = 1."""
-    epochs: int = Field(50, ge=1, le=2000)
-    """Most epochs; early stopping may end sooner."""
+    min_samples: int = Field(4000, ge=8, le=10_000_000)
+    """Fewest samples (groups for gs2, patterns otherwise) in a network's training corpus:
+    seeded scans of the training region laid out like the view, added until there are enough."""
+    max_epochs: int = Field(100, ge=1, le=2000)
+    """Epoch cap; training normally stops earlier, when the validation loss has converged."""
     batch_size: int = Field(16, ge=1, le=4096)
     learning_rate: float = Field(1e-3, gt=0, le=1.0)
     """Adam's initial learning rate; halved when the validation loss plateaus."""
     validation_fraction: float = Field(0.1, ge=0.05, le=0.5)
-    """Share of the training samples held out for validation (seeded)."""
+    """Share of the corpus held out for validation: a strip of the training region, apart
+    from the samples trained on by a guard band of N/2."""
+    min_improvement: float = Field(2e-3, ge=0, le=0.5)
+    """A validation loss counts as an improvement when it beats the best by this fraction of it."""
     plateau_patience: int = Field(3, ge=1, le=100)
-    """Epochs without validation improvement before the learning rate is halved."""
-    stop_patience: int = Field(8, ge=1, le=200)
-    """Epochs without validation improvement before training stops (best weights kept)."""
-    max_samples: int | None = Field(None, ge=8)
-    """Cap on training samples (groups for gs2, patterns otherwise); a seeded subset."""
+    """Epochs without improvement before the learning rate is halved."""
+    stop_patience: int = Field(6, ge=1, le=200)
+    """Epochs without improvement before training stops (best weights kept)."""
     inference_batch_size: int = Field(256, ge=1, le=65536)
     """Patterns per inference batch; bounds the memory of stitching."""
 
@@ -168,8 +171,13 @@ class TrainingConfig(_Frozen):
 class LsqmlConfig(_Frozen):
     """Phase F: pty-chi LSQML on every view (DESIGN §7)."""
 
-    epochs: int = Field(200, ge=1, le=10000)
-    """LSQML epochs (100-300 converge at high dose)."""
+    max_epochs: int = Field(400, ge=1, le=10000)
+    """Epoch cap; LSQML normally stops earlier, when its cost has plateaued."""
+    tolerance: float = Field(1e-3, ge=0, le=0.5)
+    """The cost has plateaued when it fell by less than this fraction per epoch, on average
+    over the last ``check_every`` epochs."""
+    check_every: int = Field(10, ge=2, le=1000)
+    """Epochs between plateau checks (and the window they average over)."""
     batches_per_epoch: int = Field(8, ge=1, le=1000)
     """Compact batches per epoch (batch size about n/4 to n/10 converges well)."""
     momentum: float = Field(0.5, ge=0, le=1)
@@ -213,26 +221,25 @@ class StudyConfig(_Frozen):
 
 _PROFILES: dict[Profile, dict[str, Any]] = {
     Profile.SMOKE: {
-        "scan": {
-            "patch_size_px": 32,
-            "object_shape_px": (128, 128),
-            "scan_step_px": 3,
-            "scan_jitter_px": 1,
-        },
+        "scan": {"patch_size_px": 32, "object_shape_px": (128, 128)},
         "views": {"min_positions": 8},
-        "training": {"filters_base": 8, "epochs": 2, "max_samples": 48, "batch_size": 8},
-        "lsqml": {"epochs": 5, "timeout_seconds": 600},
+        "training": {"filters_base": 8, "max_epochs": 2, "min_samples": 64, "batch_size": 8},
+        "lsqml": {"max_epochs": 5, "timeout_seconds": 600},
     },
     Profile.QUICK: {
-        "scan": {
-            "patch_size_px": 32,
-            "object_shape_px": (192, 192),
-            "scan_step_px": 3,
-            "scan_jitter_px": 1,
-        },
+        "scan": {"patch_size_px": 32, "object_shape_px": (192, 192)},
         "views": {"min_positions": 12},
-        "training": {"filters_base": 16, "epochs": 12, "max_samples": 256},
-        "lsqml": {"epochs": 60, "timeout_seconds": 900},
+        "training": {
+            "filters_base": 16,
+            "batch_size": 32,
+            "learning_rate": 2e-3,
+            "max_epochs": 60,
+            "min_samples": 1500,
+            "min_improvement": 1e-2,
+            "plateau_patience": 3,
+            "stop_patience": 6,
+        },
+        "lsqml": {"max_epochs": 300, "timeout_seconds": 900},
     },
     Profile.PAPER: {},
 }

@@ -53,6 +53,10 @@ class RunLayout:
     def view(self, dose: float, view: str, split: Split | str) -> Path:
         return self.view_dir(dose, view) / f"{Split(split)}.npz"
 
+    def corpus(self, dose: float, view: str) -> Path:
+        """The training corpus of a view: its train scan and the further scans of that geometry."""
+        return self.view_dir(dose, view) / "corpus.npz"
+
     def overlap(self, dose: float, view: str, split: Split | str) -> Path:
         """Measured overlap record; one per split (``overlap.json`` holds the train split's)."""
         name = "overlap.json" if Split(split) is Split.TRAIN else f"overlap_{Split(split)}.json"

@@ -8,7 +8,7 @@ both images with a smooth taper of the mask.
 
 Known answers (tests/test_metrics.py): identical images give MAE 0, PSNR inf, SSIM 1,
 MS-SSIM 1 and an FRC of 1 in every ring; ``ms_ssim`` equals ``tf.image.ssim_multiscale``
-on images large enough for its five scales.
+on images large enough for its five scales; a band-passed truth resolves its band.
 """
 
 from __future__ import annotations
@@ -221,6 +221,8 @@ def frc_weights(shape: tuple[int, int], mask: np.ndarray | None) -> np.ndarray:
 
 def _frc_prepare(image: np.ndarray, weights: np.ndarray) -> np.ndarray:
     image = image.astype(np.float64)
+    if np.ptp(image) == 0:  # a constant has no structure; rounding in its mean removal must not fake some
+        return np.zeros_like(image)
     mean = np.sum(image * weights) / np.sum(weights)
     return (image - mean) * weights
 
@@ -255,21 +257,63 @@ def frc_curve(truth: np.ndarray, image: np.ndarray, mask: np.ndarray | None = No
     return FrcCurve(frequency, np.clip(frc, -1.0, 1.0), halfbit, pixels)
 
 
-def frc_crossing(curve: FrcCurve, threshold: float | np.ndarray) -> float:
-    """Where the FRC first falls below ``threshold``, in fractions of Nyquist.
+FRC_SUSTAINED_RINGS = 3
+"""A band of resolved frequencies needs this many rings above the threshold (DESIGN §8)."""
+
+
+@dataclass(frozen=True)
+class FrcBand:
+    """Where an FRC curve resolves: its first sustained band above a threshold.
+
+    resolution : the band's end, where the curve falls below the threshold for good (its
+        first downward crossing after the band began), in fractions of Nyquist; 1 when it
+        never falls, 0 when there is no band.
+    onset : where the band starts, fractions of Nyquist; 0 when the curve is above the
+        threshold from the lowest searched ring, > 0 for a low-frequency deficit (e.g. the
+        per-patch phase offsets of a single-shot network), 1 when there is no band.
+    """
+
+    resolution: float
+    onset: float
+
+
+def frc_band(curve: FrcCurve, threshold: float | np.ndarray) -> FrcBand:
+    """The first sustained band of ``curve`` above ``threshold`` (DESIGN §8).
 
     The lowest ring (the few Fourier pixels next to zero frequency, which the mean removal
-    empties) is left out of the search. Linearly interpolated between ring centres; 0
-    when the first searched ring is already below, 1 when the curve never falls below
-    (resolved up to Nyquist).
+    empties) is left out. A single ring below the threshold between rings above it is
+    bridged, so one noisy low ring neither ends a band nor splits it; a band counts when
+    it holds at least ``FRC_SUSTAINED_RINGS`` rings above the threshold, so one noisy high
+    ring does not start one. Crossings are linearly interpolated between ring centres.
     """
-    margin = curve.frc - np.broadcast_to(threshold, curve.frc.shape)
-    below = np.flatnonzero(margin[1:] < 0) + 1
-    if below.size == 0:
-        return 1.0
-    k = int(below[0])
-    if k == 1:
-        return 0.0
-    f0, f1 = curve.frequency[k - 1], curve.frequency[k]
-    m0, m1 = margin[k - 1], margin[k]
-    return float(f0 + (f1 - f0) * m0 / (m0 - m1))
+    margin = curve.frc[1:] - np.broadcast_to(threshold, curve.frc.shape)[1:]
+    frequency = curve.frequency[1:]
+    above = margin >= 0
+    bridged = above.copy()
+    bridged[1:-1] |= above[:-2] & above[2:]
+    start = 0
+    while start < bridged.size:
+        if not bridged[start]:
+            start += 1
+            continue
+        stop = start
+        while stop + 1 < bridged.size and bridged[stop + 1]:
+            stop += 1
+        if int(above[start : stop + 1].sum()) >= FRC_SUSTAINED_RINGS:
+            return FrcBand(_band_end(frequency, margin, stop), _band_onset(frequency, margin, start))
+        start = stop + 1
+    return FrcBand(0.0, 1.0)
+
+
+def _crossing(frequency: np.ndarray, margin: np.ndarray, i: int) -> float:
+    """Linear interpolation of the threshold crossing between rings ``i`` and ``i + 1``."""
+    m0, m1 = margin[i], margin[i + 1]
+    return float(frequency[i] + (frequency[i + 1] - frequency[i]) * m0 / (m0 - m1))
+
+
+def _band_end(frequency: np.ndarray, margin: np.ndarray, last: int) -> float:
+    return 1.0 if last == margin.size - 1 else _crossing(frequency, margin, last)
+
+
+def _band_onset(frequency: np.ndarray, margin: np.ndarray, first: int) -> float:
+    return 0.0 if first == 0 else _crossing(frequency, margin, first - 1)

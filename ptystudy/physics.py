@@ -180,10 +180,12 @@ def make_probe(patch_size: int, diameter_fraction: float) -> np.ndarray:
 
 
 def make_object(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """Built-in ground-truth object with features at many scales (DESIGN §3).
+    """The ``large_features`` specimen: mostly flat discs and bars wider than a probe (DESIGN §3).
 
-    Amplitude and phase are independent mixes of smooth multi-octave noise and sharp
-    random discs and bars, so FRC and MS-SSIM have content at every frequency.
+    Amplitude and phase are independent mixes of smooth multi-octave noise (sigma up to
+    16 px) and sharp random discs and bars up to a sixteenth of the object wide. A phase
+    that is constant over a patch does not change its diffraction pattern, so single-shot
+    networks see only the edges of these features: the specimen that shows that limit.
 
     Returns
     -------
@@ -195,6 +197,64 @@ def make_object(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     amplitude = 0.3 + 0.7 * _texture(shape, rng)
     phase = np.pi * (_texture(shape, rng) - 0.5)
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+
+
+STATIONARY_SMALLEST_PX = 1.0
+"""Width of the finest features of the stationary specimen, object pixels."""
+STATIONARY_OCTAVES_PER_DOUBLING = 2
+"""Feature scales per factor of two in size (the scales are log-spaced)."""
+STATIONARY_SIZE_EXPONENT = 1.0
+STATIONARY_CLIP_SIGMAS = 2.5
+"""The field is clipped at this many standard deviations before mapping to the value range."""
+
+
+def stationary_scales_px(largest_px: float) -> np.ndarray:
+    """Feature widths (px) of the stationary specimen, log-spaced from 1 px to ``largest_px``."""
+    if largest_px < 2 * STATIONARY_SMALLEST_PX:
+        raise ValueError(f"largest_px must be at least {2 * STATIONARY_SMALLEST_PX} px, got {largest_px}")
+    doublings = np.log2(largest_px / STATIONARY_SMALLEST_PX)
+    count = int(np.ceil(doublings * STATIONARY_OCTAVES_PER_DOUBLING)) + 1
+    return STATIONARY_SMALLEST_PX * 2.0 ** np.linspace(0.0, doublings, count)
+
+
+def make_stationary_object(shape: tuple[int, int], largest_px: float, rng: np.random.Generator) -> np.ndarray:
+    """The default ``stationary`` specimen: features from about 1 px to ``largest_px`` wide (DESIGN §3).
+
+    Amplitude and phase are independent sums, one term per feature width w (log-spaced,
+    ``stationary_scales_px``), of sharp-edged blobs: periodic Gaussian-filtered white
+    noise (sigma = w / 2.5) pushed through ``tanh(2 x / sd)``, so each term holds
+    plateaus about w wide with edges about 1 px sharp. Every term carries the same
+    variance, so each feature size is equally present; the sum is standardised, clipped
+    at 2.5 standard deviations and mapped linearly onto the value range. Being built from
+    periodic filters of white noise, the specimen is statistically the same everywhere
+    (stationary): the train and test regions share its statistics.
+
+    Parameters
+    ----------
+    shape : (H, W) pixels, each at least 16.
+    largest_px : width of the largest features, object pixels (the probe footprint D).
+
+    Returns
+    -------
+    (H, W) complex64; amplitude in [0.3, 1.0], phase in [-pi/2, pi/2] radians.
+    """
+    height, width = shape
+    if height < 16 or width < 16:
+        raise ValueError(f"object shape must be at least 16x16, got {shape}")
+    scales = stationary_scales_px(largest_px)
+    amplitude = 0.3 + 0.7 * _stationary_field(shape, scales, rng)
+    phase = np.pi * (_stationary_field(shape, scales, rng) - 0.5)
+    return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+
+
+def _stationary_field(shape: tuple[int, int], scales_px: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """A stationary (H, W) float64 field in [0, 1] with sharp-edged features of the given widths."""
+    field = np.zeros(shape)
+    for width_px in scales_px:
+        smooth = ndimage.gaussian_filter(rng.standard_normal(shape), width_px / 2.5, mode="wrap")
+        field += (width_px / scales_px[-1]) ** STATIONARY_SIZE_EXPONENT * np.tanh(2.0 * smooth / smooth.std())
+    field = (field - field.mean()) / field.std()
+    return (np.clip(field, -STATIONARY_CLIP_SIGMAS, STATIONARY_CLIP_SIGMAS) / STATIONARY_CLIP_SIGMAS + 1.0) / 2.0
 
 
 def _texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:

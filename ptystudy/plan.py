@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 from ptystudy.config import StudyConfig
 from ptystudy.layout import Split, dose_text
-from ptystudy.simulate import make_specimen, split_rows
-from ptystudy.views import check_feasible, condition_rng, min_spacing_px
+from ptystudy.scan_layout import PlannedScan
+from ptystudy.simulate import make_specimen, plan_specimen_scans
 
 
 @dataclass(frozen=True, order=True)
@@ -32,39 +32,20 @@ def conditions(config: StudyConfig) -> list[Condition]:
     ]
 
 
-def check_plan(config: StudyConfig) -> float:
-    """Check every view of every split can hold its positions; return the probe diameter D (px).
+def check_plan(config: StudyConfig) -> tuple[float, dict[Split, list[PlannedScan]]]:
+    """Lay out every scan of the study before any simulation; return the probe diameter D
+    (px) and the planned scans per split.
 
     Raises
     ------
     InfeasibleViewError
-        Before any simulation, with the region, spacing and count that do not fit.
+        If a view of a split cannot hold ``views.min_positions`` at its step, or its
+        training corpus needs too many scans; the message gives the numbers.
+    ValueError
+        If a split has no room for a patch.
     ContractError
         If the user's object file is broken.
     """
     specimen = make_specimen(config.scan, config.seeds)
-    diameter = specimen.probe_diameter_px
-    height, width = specimen.obj.shape
-    size = config.scan.patch_size_px
-    half = size // 2
-    _, train_y_max, test_y_min = split_rows(height, size, config.scan.train_fraction)
-    spans = {
-        Split.TRAIN: train_y_max - half,
-        Split.TEST: (height - size + half) - test_y_min,
-    }
-    centre_width = width - size
-    for view, overlap in config.views.overlaps.items():
-        spacing = min_spacing_px(overlap, diameter)
-        for split, centre_height in spans.items():
-            if centre_height < 0:
-                raise ValueError(
-                    f"the {split} split has no room for a {size} px patch in a {height} px tall object "
-                    f"cut at train_fraction {config.scan.train_fraction}"
-                )
-            check_feasible(f"{view} ({split})", centre_height, centre_width, spacing, config.views.min_positions)
-    return diameter
-
-
-def derived_seed(seed: int, *labels: str | float) -> int:
-    """A seed for one run (a network's training, an LSQML run), derived from ``seed`` and labels."""
-    return int(condition_rng(seed, *labels).integers(2**31 - 1))
+    plans = plan_specimen_scans(specimen, config.scan, config.views, config.training.min_samples, config.seeds)
+    return specimen.probe_diameter_px, plans

@@ -25,9 +25,12 @@ from ptystudy.contract import Scan
 
 @dataclass(frozen=True)
 class LsqmlSettings:
-    """How LSQML runs: epochs, batches, momentum, device, seed."""
+    """How LSQML runs: epoch cap and plateau test, batches, momentum, device, seed."""
 
-    epochs: int
+    max_epochs: int
+    tolerance: float
+    """Stop when the cost fell by less than this fraction per epoch over the last ``check_every`` epochs."""
+    check_every: int
     batches_per_epoch: int
     momentum: float
     device: str
@@ -71,7 +74,7 @@ def build_options(settings: LsqmlSettings, n_patterns: int, shape: tuple[int, in
     options = LSQMLOptions()
     options.data_options.fft_shift = True
     recon = options.reconstructor_options
-    recon.num_epochs = settings.epochs
+    recon.num_epochs = settings.max_epochs
     recon.noise_model = enums.NoiseModels.POISSON
     recon.batching_mode = enums.BatchingModes.COMPACT
     recon.batch_size = batch_size(n_patterns, settings.batches_per_epoch)
@@ -87,21 +90,39 @@ def build_options(settings: LsqmlSettings, n_patterns: int, shape: tuple[int, in
     return options
 
 
+def cost_plateaued(cost_per_epoch: list[float], *, window: int, tolerance: float) -> bool:
+    """Whether the cost fell by less than ``tolerance`` (a fraction of its last value) per
+    epoch, on average over the last ``window`` epochs.
+
+    Needs ``2 * window`` epochs first: epoch 0 only rescales the probe, and the first
+    epochs fall fastest.
+    """
+    if len(cost_per_epoch) < 2 * window:
+        return False
+    before, last = cost_per_epoch[-window - 1], cost_per_epoch[-1]
+    if not (np.isfinite(before) and np.isfinite(last)) or last <= 0:
+        return False
+    return (before - last) / (window * last) < tolerance
+
+
 @dataclass(frozen=True)
 class LsqmlResult:
-    """obj : (H, W) complex64 on the view's object canvas; cost per epoch; timings."""
+    """obj : (H, W) complex64 on the view's object canvas; cost per epoch; why it stopped; timings."""
 
     obj: np.ndarray
     cost_per_epoch: list[float]
     n_patterns: int
     epochs: int
+    stop_reason: str
     batch_size: int
     seconds: float
     device: str
 
 
 def run_lsqml(view: Scan, settings: LsqmlSettings) -> LsqmlResult:
-    """Reconstruct ``view`` with LSQML from a flat start (ones), using every pattern.
+    """Reconstruct ``view`` with LSQML from a flat start (ones), using every pattern, until
+    the cost plateaus (``cost_plateaued``, checked every ``check_every`` epochs) or the
+    epoch cap.
 
     Intensities are the photon counts ``diffraction**2``; the probe is the view's (known,
     fixed); positions are converted once, here.
@@ -121,16 +142,25 @@ def run_lsqml(view: Scan, settings: LsqmlSettings) -> LsqmlResult:
         probe_position_x_px=xs,
     )
     started = time.perf_counter()
-    task.run()
+    costs: list[float] = []
+    reason = f"epoch cap ({settings.max_epochs}) reached before the cost plateaued"
+    while len(costs) < settings.max_epochs:
+        task.run(min(settings.check_every, settings.max_epochs - len(costs)))
+        costs = [float(value) for value in task.reconstructor.loss_tracker.table["loss"].to_numpy()]
+        if cost_plateaued(costs, window=settings.check_every, tolerance=settings.tolerance):
+            reason = (
+                f"converged: the cost fell by less than {settings.tolerance:g} per epoch "
+                f"over the last {settings.check_every} epochs"
+            )
+            break
     seconds = time.perf_counter() - started
     obj = task.get_data_to_cpu("object", as_numpy=True)[0].astype(np.complex64)
-    table = task.reconstructor.loss_tracker.table
-    costs = [float(value) for value in table["loss"].to_numpy()]
     return LsqmlResult(
         obj=obj,
         cost_per_epoch=costs,
         n_patterns=int(task.reconstructor.parameter_group.probe_positions.data.shape[0]),
         epochs=len(costs),
+        stop_reason=reason,
         batch_size=options.reconstructor_options.batch_size,
         seconds=seconds,
         device=device,

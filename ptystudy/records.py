@@ -55,7 +55,8 @@ class ScanRecord(_Record):
 
 
 class ViewRecord(_Record):
-    """Phase D output for one dose, view and split."""
+    """Phase D output for one dose, view and split; the train split's also names the
+    view's training corpus."""
 
     dose: float
     view: str
@@ -63,9 +64,12 @@ class ViewRecord(_Record):
     file: FileRecord
     overlap_file: FileRecord
     spacing_figure: FileRecord
+    corpus: FileRecord | None
     n_positions: int
     n_groups: int
-    min_spacing_px: float
+    n_corpus_samples: int | None
+    step_px: float
+    mean_spacing_px: float
     measured_overlap: float
     seconds: float
 
@@ -81,7 +85,9 @@ class ModelRecord(_Record):
     history: FileRecord
     loss_figure: FileRecord
     epochs_run: int
+    max_epochs: int
     best_epoch: int
+    stop_reason: str
     n_samples: int
     n_train: int
     samples_per_group: int
@@ -99,6 +105,11 @@ class ReconRecord(_Record):
     file: FileRecord
     n_patterns: int
     covered_px: int
+    epochs: int | None = None
+    """Iterations run (LSQML); None for a network's single pass."""
+    max_epochs: int | None = None
+    """The iteration cap (LSQML)."""
+    stop_reason: str | None = None
     seconds: float
 
 

@@ -9,6 +9,7 @@ import numpy as np
 from matplotlib import colormaps
 from matplotlib.colors import Colormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from ptystudy.files import atomic_path
 
@@ -24,17 +25,19 @@ def plot_spacing_histogram(
     path: Path,
     nn_distances_px: np.ndarray,
     *,
-    min_spacing_px: float,
+    step_px: float,
     diameter_px: float,
     measured_overlap: float,
     title: str,
 ) -> Path:
-    """Histogram of nearest-neighbour spacings with the minimum spacing S and the probe D marked."""
+    """Histogram of nearest-neighbour spacings with the scan step S and the probe footprint D marked."""
     figure = Figure(figsize=(5.5, 3.6))
     axes = figure.add_subplot()
     top = max(float(nn_distances_px.max()), diameter_px) * 1.05
     axes.hist(nn_distances_px, bins=np.linspace(0, top, 40), color="tab:blue", alpha=0.8)
-    axes.axvline(min_spacing_px, color="tab:red", linestyle="--", label=f"minimum spacing S = {min_spacing_px:.1f} px")
+    axes.axvline(step_px, color="tab:red", linestyle="--", label=f"scan step S = {step_px:.1f} px")
+    mean = float(nn_distances_px.mean())
+    axes.axvline(mean, color="tab:blue", linestyle="-", label=f"mean spacing {mean:.1f} px")
     axes.axvline(diameter_px, color="black", linestyle=":", label=f"probe footprint D = {diameter_px:.1f} px")
     axes.set_xlabel("distance to nearest neighbour (object pixels)")
     axes.set_ylabel("positions")
@@ -72,12 +75,19 @@ def plot_cost_history(path: Path, cost_per_epoch: list[float], *, title: str) ->
     return save_figure(figure, path)
 
 
-ARM_COLOURS = {"pinn": "tab:blue", "pinn_gs1": "tab:cyan", "supervised": "tab:orange", "lsqml": "tab:green"}
+ARM_COLOURS = {
+    "pinn": "tab:blue",
+    "pinn_gs1": "tab:cyan",
+    "supervised": "tab:orange",
+    "lsqml": "tab:green",
+    "flat": "tab:gray",
+}
 ARM_TITLES = {
     "pinn": "PtychoPINN gs2",
     "pinn_gs1": "PtychoPINN gs1",
     "supervised": "supervised (PtychoNN)",
     "lsqml": "LSQML (pty-chi)",
+    "flat": "flat (no information)",
 }
 METRIC_TITLES = {
     "mae": "MAE",
@@ -85,8 +95,10 @@ METRIC_TITLES = {
     "psnr": "PSNR (dB)",
     "ssim": "SSIM",
     "ms_ssim": "MS-SSIM",
-    "frc50": "FRC 0.5 crossing (fraction of Nyquist)",
-    "frc_halfbit": "FRC 1/2-bit crossing (fraction of Nyquist)",
+    "frc50": "FRC 0.5 resolution (fraction of Nyquist)",
+    "frc_halfbit": "FRC 1/2-bit resolution (fraction of Nyquist)",
+    "frc50_onset": "FRC 0.5 band onset (fraction of Nyquist)",
+    "frc_halfbit_onset": "FRC 1/2-bit band onset (fraction of Nyquist)",
 }
 UNSCORED_COLOUR = "#b9e4b0"
 COMPONENT_UNITS = {"amplitude": "amplitude (a.u.)", "phase": "phase (rad)"}
@@ -245,4 +257,50 @@ def plot_metric_curves(path: Path, table: Any, *, panels: list[tuple[str, str]])
     if handles:
         figure.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
     figure.suptitle("Scores vs dose (solid: held-out test split; dashed: training split)", fontsize=10)
+    return save_figure(figure, path)
+
+
+def radial_power_spectrum(image: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
+    """Radially averaged power spectrum of a real (h, w) image, its mean removed and a Hann
+    window applied. Returns ``(frequency, power)``: (bins,) cycles per pixel (up to 0.5,
+    Nyquist) and the mean |FFT|^2 per ring."""
+    height, width = image.shape
+    window = np.outer(np.hanning(height), np.hanning(width))
+    spectrum = np.abs(np.fft.fft2((image - image.mean()) * window)) ** 2
+    radius = np.hypot(*np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij"))
+    ring = np.minimum((radius / 0.5 * bins).astype(np.int64), bins)
+    power = np.bincount(ring.ravel(), weights=spectrum.ravel(), minlength=bins + 1)[:bins]
+    counts = np.bincount(ring.ravel(), minlength=bins + 1)[:bins]
+    return (np.arange(bins) + 0.5) * 0.5 / bins, power / np.maximum(counts, 1)
+
+
+def plot_specimen(path: Path, obj: np.ndarray, *, cut_row: int, diameter_px: float, title: str) -> Path:
+    """The specimen's amplitude and phase with the train/test cut, and the feature-size
+    spectrum of each: radially averaged power of the train and test halves against spatial
+    frequency, with the probe footprint D and the finest (1 px) feature size marked."""
+    figure = Figure(figsize=(12, 7.5), layout="constrained")
+    grid = figure.subplots(2, 2)
+    parts = {"amplitude": np.abs(obj), "phase": np.angle(obj)}
+    for column, (component, values) in enumerate(parts.items()):
+        axes = grid[0, column]
+        image = axes.imshow(values, cmap="gray" if component == "amplitude" else "twilight_shifted")
+        axes.axhline(cut_row - 0.5, color="tab:red", linewidth=1)
+        axes.text(2, cut_row - 3, "train", color="tab:red", fontsize=8, va="bottom")
+        axes.text(2, cut_row + 3, "test", color="tab:red", fontsize=8, va="top")
+        axes.set_title(f"{component}")
+        figure.colorbar(image, ax=axes, shrink=0.8, label=COMPONENT_UNITS[component])
+        axes = grid[1, column]
+        bins = min(values.shape) // 4
+        for name, region, style in (("train half", values[:cut_row], "-"), ("test half", values[cut_row:], "--")):
+            frequency, power = radial_power_spectrum(region, bins)
+            axes.loglog(frequency[1:], power[1:], style, label=name)
+        axes.axvline(1 / diameter_px, color="black", linestyle=":", label=f"1/D (features {diameter_px:.1f} px wide)")
+        axes.axvline(0.5, color="grey", linestyle=":", label="Nyquist (1 px features)")
+        axes.xaxis.set_minor_formatter(NullFormatter())
+        axes.set_xlabel("spatial frequency (cycles per pixel)")
+        axes.set_ylabel("power (a.u.)")
+        axes.set_title(f"{component}: feature-size spectrum")
+        axes.grid(alpha=0.3, which="both")
+        axes.legend(fontsize=7)
+    figure.suptitle(title, fontsize=10)
     return save_figure(figure, path)

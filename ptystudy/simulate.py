@@ -1,7 +1,9 @@
-"""Phase C: simulate one scan per dose and split it into train and test (DESIGN §3).
+"""Phase C: simulate every planned scan at one dose, split into train and test (DESIGN §3, §5).
 
-The object, probe and position pool depend only on the simulation seed, so every dose
-sees the same specimen and scan; the Poisson draws are seeded per dose.
+The specimen depends only on the simulation seed and the planned scans (each view of each
+split, and the training corpora) only on the subsampling seed, never on the dose: every
+dose sees the same specimen at the same positions, and only the Poisson draws, seeded
+per dose, differ.
 """
 
 from __future__ import annotations
@@ -18,11 +20,12 @@ from typing import Any
 import numpy as np
 
 from ptystudy import physics
-from ptystudy.config import ScanConfig, Seeds
+from ptystudy.config import ScanConfig, Seeds, SpecimenKind, StudyConfig, ViewConfig
 from ptystudy.contract import SCHEMA_VERSION, Scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
 from ptystudy.layout import Split
+from ptystudy.scan_layout import PlannedScan, plan_scans, split_regions, split_rows
 
 logger = logging.getLogger(__name__)
 
@@ -50,10 +53,19 @@ def make_specimen(config: ScanConfig, seeds: Seeds) -> Specimen:
     size = config.patch_size_px
     if config.object_file is None:
         rng = np.random.default_rng(seeds.simulation)
-        obj = physics.make_object(config.object_shape_px, rng)
-        provenance = {"object": f"built-in synthetic object, seed {seeds.simulation}"}
         probe = physics.make_probe(size, config.probe_diameter_fraction)
-        provenance["probe"] = f"built-in defocused aperture, diameter fraction {config.probe_diameter_fraction}"
+        if config.specimen is SpecimenKind.STATIONARY:
+            diameter = physics.probe_diameter_px(probe)
+            obj = physics.make_stationary_object(config.object_shape_px, diameter, rng)
+            description = f"built-in stationary specimen, features 1-{diameter:.1f} px (the probe footprint D)"
+        else:
+            obj = physics.make_object(config.object_shape_px, rng)
+            description = "built-in large-feature specimen (flat discs and bars up to 1/8 of the object)"
+        provenance = {
+            "object": f"{description}, seed {seeds.simulation}",
+            "specimen": str(config.specimen),
+            "probe": f"built-in defocused aperture, diameter fraction {config.probe_diameter_fraction}",
+        }
         return Specimen(obj, probe, provenance)
     path = Path(config.object_file)
     obj, probe = load_user_specimen(path, size)
@@ -122,23 +134,19 @@ def _complex_array(path: Path, key: str, array: np.ndarray, *, ndim: int) -> np.
     return array.astype(np.complex64)
 
 
-def position_pool(config: ScanConfig, seeds: Seeds, shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """The seeded jittered-raster position pool shared by every dose: (ycoords, xcoords)."""
-    rng = np.random.default_rng([seeds.simulation, 1])
-    return physics.raster_positions(shape, config.patch_size_px, config.scan_step_px, config.scan_jitter_px, rng)
-
-
-def split_rows(height: int, patch_size: int, train_fraction: float) -> tuple[int, int, int]:
-    """The y cut and the centre limits of each split (DESIGN §2).
-
-    Returns ``(cut_row, train_y_max, test_y_min)``: train patches lie wholly above row
-    ``cut_row`` (centres ``y <= train_y_max``), test patches wholly below it
-    (``y >= test_y_min``); the band between is the guard, so no object pixel is seen
-    by both splits.
-    """
-    half = patch_size // 2
-    cut_row = int(round(height * train_fraction))
-    return cut_row, cut_row - (patch_size - half), cut_row + half
+def plan_specimen_scans(
+    specimen: Specimen, config: ScanConfig, views: ViewConfig, min_samples: int, seeds: Seeds
+) -> dict[Split, list[PlannedScan]]:
+    """Every scan of the study on ``specimen``, per split (``scan_layout.plan_scans``)."""
+    regions = split_regions(specimen.obj.shape, config.patch_size_px, config.train_fraction)
+    return plan_scans(
+        regions,
+        views.overlaps,
+        diameter_px=specimen.probe_diameter_px,
+        min_positions=views.min_positions,
+        min_samples=min_samples,
+        seed=seeds.subsampling,
+    )
 
 
 def far_field(specimen: Specimen, ycoords: np.ndarray, xcoords: np.ndarray) -> np.ndarray:
@@ -191,40 +199,40 @@ def _map_chunks(fill: Callable[[slice], None], n: int) -> None:
             future.result()
 
 
-def simulate_dose(config: ScanConfig, seeds: Seeds, dose: float) -> dict[Split, Scan]:
-    """Simulate the scan at ``dose`` photons per pattern and split it along y.
+def simulate_dose(
+    config: ScanConfig, views: ViewConfig, min_samples: int, seeds: Seeds, dose: float
+) -> dict[Split, Scan]:
+    """Simulate every planned scan at ``dose`` photons per pattern, one file's worth per split.
 
-    Returns the train and test ``Scan`` of this dose, with JSON metadata (dose, scale,
-    measured counts, seeds, provenance, split geometry). Same config and seeds give
-    bit-identical arrays.
+    Each split's ``Scan`` holds its planned scans one after another; the metadata's
+    ``scans`` names each one's rows (``start``, ``stop``), and ``scan_index`` numbers the
+    patterns of both splits together (train first). One dose scale s is fitted to all
+    patterns of the dose. Same config and seeds give bit-identical arrays.
 
     Raises
     ------
-    ValueError
-        If a split would hold no position.
+    InfeasibleViewError
+        If a view cannot hold its positions (``scan_layout.plan_scans``).
     ContractError
         If the user's object file is broken.
     """
     specimen = make_specimen(config, seeds)
     size = config.patch_size_px
-    ycoords, xcoords = position_pool(config, seeds, specimen.obj.shape)
-    cut_row, train_y_max, test_y_min = split_rows(specimen.obj.shape[0], size, config.train_fraction)
-    members = {Split.TRAIN: np.flatnonzero(ycoords <= train_y_max), Split.TEST: np.flatnonzero(ycoords >= test_y_min)}
-    for split, index in members.items():
-        if index.size == 0:
-            raise ValueError(
-                f"the {split} split holds no position: object height {specimen.obj.shape[0]} px, "
-                f"cut at row {cut_row}, patch {size} px; enlarge the object or move train_fraction"
-            )
+    plans = plan_specimen_scans(specimen, config, views, min_samples, seeds)
+    planned = [scan for split in Split for scan in plans[split]]
+    ycoords = np.concatenate([scan.ycoords for scan in planned])
+    xcoords = np.concatenate([scan.xcoords for scan in planned])
     amplitude = far_field(specimen, ycoords, xcoords)
     diffraction, totals, scale = sample_diffraction(amplitude, dose, (seeds.simulation, int(dose)))
     logger.info(
-        "dose %g: %d patterns, scale %.4g, measured %.1f photons per pattern",
+        "dose %g: %d patterns in %d scans, scale %.4g, measured %.1f photons per pattern",
         dose,
         ycoords.size,
+        len(planned),
         scale,
         totals.mean(),
     )
+    cut_row, train_y_max, test_y_min = split_rows(specimen.obj.shape[0], size, config.train_fraction)
     common = {
         "schema_version": SCHEMA_VERSION,
         "dose": float(dose),
@@ -237,20 +245,33 @@ def simulate_dose(config: ScanConfig, seeds: Seeds, dose: float) -> dict[Split, 
         "cut_row": cut_row,
         "guard_centre_rows": [train_y_max + 1, test_y_min - 1],
     }
-    return {
-        split: Scan(
+    scans: dict[Split, Scan] = {}
+    offset = 0
+    for split in Split:
+        listing, n = [], 0
+        for scan in plans[split]:
+            listing.append({**scan.describe(), "start": n, "stop": n + scan.n_positions})
+            n += scan.n_positions
+        index = np.arange(offset, offset + n, dtype=np.int64)
+        offset += n
+        scans[split] = Scan(
             diffraction=diffraction[index],
             ycoords=ycoords[index],
             xcoords=xcoords[index],
             probe=specimen.probe,
             obj=specimen.obj,
-            scan_index=index.astype(np.int64),
+            scan_index=index,
             metadata={
                 **common,
                 "split": str(split),
                 "n_patterns": int(index.size),
                 "mean_counts_per_pattern": float(totals[index].mean()),
+                "scans": listing,
             },
         )
-        for split, index in members.items()
-    }
+    return scans
+
+
+def simulate_study_dose(config: StudyConfig, dose: float) -> dict[Split, Scan]:
+    """``simulate_dose`` with the scan, view, corpus-size and seed settings of ``config``."""
+    return simulate_dose(config.scan, config.views, config.training.min_samples, config.seeds, dose)

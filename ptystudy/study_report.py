@@ -12,7 +12,13 @@ from ptystudy.compare import METRIC_COLUMNS
 from ptystudy.files import write_text
 from ptystudy.report import arm_rank, plot_heatmaps, plot_metric_curves
 
-HEADLINE = (("phase", "ms_ssim"), ("phase", "frc50"), ("amplitude", "ms_ssim"), ("amplitude", "frc50"))
+HEADLINE = (
+    ("phase", "ms_ssim"),
+    ("phase", "frc50"),
+    ("phase", "frc50_onset"),
+    ("amplitude", "ms_ssim"),
+    ("amplitude", "frc50"),
+)
 """The scores the summary tables and curves show first."""
 HEATMAPS = (("phase", "ms_ssim"), ("phase", "frc50"), ("amplitude", "ms_ssim"))
 
@@ -69,8 +75,10 @@ def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:
     lines = [
         "## Scores",
         "",
-        "After alignment, on the view's scanned region (MS-SSIM: 1 is perfect; FRC crossings in fractions "
-        "of Nyquist, 1 = resolved up to Nyquist). Full table: `report/metrics.csv`.",
+        "After alignment, on the view's scanned region (MS-SSIM: 1 is perfect; FRC in fractions of "
+        "Nyquist: frc50 is where the first sustained band above 0.5 ends, 1 = resolved up to Nyquist; "
+        "frc50_onset where it starts, above 0 for a low-frequency deficit). The flat row is the "
+        "no-information reference. Full table: `report/metrics.csv`.",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "---|" * len(headers),

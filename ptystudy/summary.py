@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ptystudy.plan import Condition
-from ptystudy.records import ViewRecord
+from ptystudy.layout import dose_text
+from ptystudy.records import ModelRecord, ReconRecord, ViewRecord
 
 
 @dataclass(frozen=True)
@@ -129,15 +130,46 @@ def views_markdown(views: list[ViewRecord], nominal_overlaps: dict[str, float]) 
     lines = [
         "## Views",
         "",
-        "Nominal overlap: linear, sets the minimum spacing S = (1 - f) D. Measured: mean area "
-        "overlap of each position's probe disc with its nearest neighbour's.",
+        "Nominal overlap f: linear, sets the scan step S = (1 - f) D, the mean nearest-neighbour "
+        "spacing of the view's hexagonal scan. Measured: mean area overlap of each position's probe "
+        "disc with its nearest neighbour's. Every dose scans the same positions (paired design).",
         "",
-        "| dose | view | split | nominal f | measured overlap | min spacing (px) | positions | gs2 groups |",
-        "|---|---|---|---|---|---|---|---|",
+        "| dose | view | split | nominal f | measured overlap | step S (px) | mean spacing (px) | positions "
+        "| gs2 groups | training corpus |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for view in views:
+        corpus = "" if view.n_corpus_samples is None else f"{view.n_corpus_samples} samples"
         lines.append(
             f"| {view.dose:g} | {view.view} | {view.split} | {nominal_overlaps[view.view]:.2f} "
-            f"| {view.measured_overlap:.3f} | {view.min_spacing_px:.1f} | {view.n_positions} | {view.n_groups} |"
+            f"| {view.measured_overlap:.3f} | {view.step_px:.1f} | {view.mean_spacing_px:.1f} | {view.n_positions} "
+            f"| {view.n_groups} | {corpus} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def convergence_markdown(models: list[ModelRecord], recons: list[ReconRecord]) -> str:
+    """A markdown table of how every network trained and every LSQML run iterated: epochs
+    run against the cap, the best epoch (networks) and why each stopped."""
+    lines = [
+        "## Convergence",
+        "",
+        "Networks stop when the validation loss (a held-out strip of the training region) has "
+        "converged, LSQML when its cost has plateaued; the epoch cap should rarely be the reason.",
+        "",
+        "| run | dose | view | split | samples or patterns | epochs (cap) | best epoch | stopped because |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for model in models:
+        lines.append(
+            f"| train {model.arm} | {dose_text(model.dose)} | {model.view} | train | {model.n_samples} "
+            f"| {model.epochs_run} ({model.max_epochs}) | {model.best_epoch} | {model.stop_reason} |"
+        )
+    for recon in recons:
+        if recon.epochs is None:
+            continue
+        lines.append(
+            f"| {recon.arm} | {dose_text(recon.dose)} | {recon.view} | {recon.split} | {recon.n_patterns} "
+            f"| {recon.epochs} ({recon.max_epochs}) | | {recon.stop_reason} |"
         )
     return "\n".join(lines) + "\n"

@@ -1,9 +1,14 @@
-"""Phase D: overlap views of a split's positions and their gs2 groups (DESIGN §5)."""
+"""Phase D: the views of a split and each view's training corpus, with gs2 groups (DESIGN §5).
+
+The positions were laid out in phase C (``scan_layout.plan_scans``); a view is the rows of
+its scan in the split's file, and a view's training corpus is the rows of its train scan
+and of every further corpus scan of that view. Groups are drawn inside each scan, from
+seeds that name the view, split and scan but not the dose, so every dose has the same
+groups as well as the same positions.
+"""
 
 from __future__ import annotations
 
-import math
-import zlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,19 +17,9 @@ from scipy.spatial import cKDTree
 
 from ptystudy.config import Seeds, ViewConfig
 from ptystudy.contract import Scan, mean_counts
-from ptystudy.errors import InfeasibleViewError
-
-RSA_JAMMING_COVERAGE = 0.547
-"""Area fraction covered at saturation by random sequential addition of equal discs."""
-
-
-def min_spacing_px(overlap: float, diameter_px: float) -> float:
-    """Minimum centre spacing ``S = (1 - f) * D`` in object pixels for linear overlap ``f``."""
-    if not 0 <= overlap < 1:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
-    if diameter_px <= 0:
-        raise ValueError(f"diameter_px must be > 0, got {diameter_px}")
-    return (1.0 - overlap) * diameter_px
+from ptystudy.errors import ContractError
+from ptystudy.scan_layout import min_spacing_px, nearest_neighbour_distances
+from ptystudy.seeds import condition_rng
 
 
 def disc_overlap(distance_px: np.ndarray, diameter_px: float) -> np.ndarray:
@@ -40,84 +35,6 @@ def disc_overlap(distance_px: np.ndarray, diameter_px: float) -> np.ndarray:
     d = np.minimum(distance, diameter_px)
     lens = 2 * radius**2 * np.arccos(d / (2 * radius)) - (d / 2) * np.sqrt(4 * radius**2 - d**2)
     return np.clip(lens / (np.pi * radius**2), 0.0, 1.0)
-
-
-def nearest_neighbour_distances(ycoords: np.ndarray, xcoords: np.ndarray) -> np.ndarray:
-    """(n,) float64 distance in pixels from each position to its nearest other position."""
-    if ycoords.size < 2:
-        raise ValueError(f"need at least 2 positions for neighbour distances, got {ycoords.size}")
-    points = np.column_stack([ycoords, xcoords])
-    distances, _ = cKDTree(points).query(points, k=2)
-    return distances[:, 1]
-
-
-def capacity_bound(height_px: float, width_px: float, spacing_px: float) -> int:
-    """Most positions a ``height x width`` centre region can hold ``spacing_px`` apart.
-
-    Discs of radius S/2 around the centres are disjoint and lie in the region grown by
-    S/2 on each side; no packing beats the hexagonal density, so the count is at most
-    ``(h + S)(w + S) / (sqrt(3)/2 S^2)``.
-    """
-    if spacing_px <= 0:
-        return math.inf  # type: ignore[return-value]
-    return int((height_px + spacing_px) * (width_px + spacing_px) / (math.sqrt(3) / 2 * spacing_px**2))
-
-
-def expected_count(height_px: float, width_px: float, spacing_px: float) -> float:
-    """Typical count of a saturated random greedy selection (random sequential addition)."""
-    grown = (height_px + spacing_px) * (width_px + spacing_px)
-    return RSA_JAMMING_COVERAGE * grown / (math.pi * spacing_px**2 / 4)
-
-
-def check_feasible(name: str, height_px: float, width_px: float, spacing_px: float, min_positions: int) -> None:
-    """Raise ``InfeasibleViewError`` with the numbers if the region cannot hold ``min_positions``."""
-    bound = capacity_bound(height_px, width_px, spacing_px)
-    if bound < min_positions:
-        raise InfeasibleViewError(
-            f"view {name}: a {height_px:.0f} x {width_px:.0f} px region of patch centres holds at "
-            f"most {bound} positions {spacing_px:.1f} px apart, fewer than min_positions = "
-            f"{min_positions}; lower the overlap's spacing, enlarge the object or lower min_positions"
-        )
-
-
-def select_spaced(ycoords: np.ndarray, xcoords: np.ndarray, spacing_px: float, rng: np.random.Generator) -> np.ndarray:
-    """Seeded greedy Poisson-disc subset: indices (sorted, int64) at least ``spacing_px`` apart.
-
-    Candidates are visited in a random order; one is kept when no kept position lies
-    closer than ``spacing_px``. A grid of cells ``spacing_px`` wide makes each test local.
-    """
-    order = rng.permutation(ycoords.size)
-    if spacing_px <= 0:
-        return np.sort(order).astype(np.int64)
-    cells: dict[tuple[int, int], list[int]] = {}
-    kept: list[int] = []
-    limit = spacing_px**2
-    for i in order:
-        y, x = ycoords[i], xcoords[i]
-        cy, cx = int(y // spacing_px), int(x // spacing_px)
-        if _has_close_neighbour(cells, cy, cx, y, x, ycoords, xcoords, limit):
-            continue
-        cells.setdefault((cy, cx), []).append(int(i))
-        kept.append(int(i))
-    return np.sort(np.asarray(kept, dtype=np.int64))
-
-
-def _has_close_neighbour(
-    cells: dict[tuple[int, int], list[int]],
-    cy: int,
-    cx: int,
-    y: float,
-    x: float,
-    ycoords: np.ndarray,
-    xcoords: np.ndarray,
-    limit: float,
-) -> bool:
-    for dy in (-1, 0, 1):
-        for dx in (-1, 0, 1):
-            for j in cells.get((cy + dy, cx + dx), ()):
-                if (ycoords[j] - y) ** 2 + (xcoords[j] - x) ** 2 < limit:
-                    return True
-    return False
 
 
 def make_groups(
@@ -146,12 +63,6 @@ def make_groups(
     return groups
 
 
-def condition_rng(seed: int, *labels: str | float) -> np.random.Generator:
-    """A Generator seeded from ``seed`` and stable labels (dose, view, split)."""
-    keys = [zlib.crc32(str(label).encode()) for label in labels]
-    return np.random.default_rng([seed, *keys])
-
-
 @dataclass(frozen=True)
 class ViewResult:
     """A view scan and the numbers measured on it."""
@@ -161,78 +72,116 @@ class ViewResult:
     summary: dict[str, Any]
 
 
+def scan_entries(scan: Scan, view: str) -> list[dict[str, Any]]:
+    """The metadata entries of a split file's scans of ``view`` (the view first, then its corpus)."""
+    if "scans" not in scan.metadata:
+        raise ContractError("the scan file's metadata lists no planned scans (not a phase C split file)")
+    entries = sorted((entry for entry in scan.metadata["scans"] if entry["view"] == view), key=lambda e: e["number"])
+    if not entries or entries[0]["number"] != 0:
+        raise ContractError(f"the {scan.metadata['split']} scan file holds no scan of view {view!r}")
+    return entries
+
+
+def _grouped(scan: Scan, entry: dict[str, Any], config: ViewConfig, seeds: Seeds) -> tuple[np.ndarray, np.ndarray]:
+    """Row indices of one planned scan in its split file, and its gs2 groups (indices into those rows)."""
+    index = np.arange(entry["start"], entry["stop"], dtype=np.int64)
+    groups = make_groups(
+        scan.ycoords[index],
+        scan.xcoords[index],
+        neighbours=config.neighbours,
+        group_size=config.group_size,
+        rng=condition_rng(seeds.grouping, entry["view"], scan.metadata["split"], entry["number"]),
+    )
+    return index, groups
+
+
+def _subset(scan: Scan, index: np.ndarray, groups: np.ndarray, metadata: dict[str, Any]) -> Scan:
+    diffraction = scan.diffraction[index]
+    return Scan(
+        diffraction=diffraction,
+        ycoords=scan.ycoords[index],
+        xcoords=scan.xcoords[index],
+        probe=scan.probe,
+        obj=scan.obj,
+        scan_index=scan.scan_index[index],
+        metadata={
+            **{key: value for key, value in scan.metadata.items() if key != "scans"},
+            **metadata,
+            "n_patterns": int(index.size),
+            "mean_counts_per_pattern": mean_counts(diffraction),
+        },
+        groups=groups,
+    )
+
+
 def build_view(scan: Scan, *, name: str, overlap: float, config: ViewConfig, seeds: Seeds) -> ViewResult:
-    """Select the ``name`` view of one split scan and group it (DESIGN §5).
+    """The ``name`` view of one split file, grouped, with its measured overlap (DESIGN §5).
 
     Raises
     ------
-    InfeasibleViewError
-        If the split's region cannot hold ``config.min_positions`` at spacing S, or the
-        greedy selection kept fewer; the message gives the numbers.
+    ContractError
+        If the file holds no scan of the view.
     """
     diameter = float(scan.metadata["probe_diameter_px"])
-    spacing = min_spacing_px(overlap, diameter)
-    height = float(np.ptp(scan.ycoords))
-    width = float(np.ptp(scan.xcoords))
-    check_feasible(name, height, width, spacing, config.min_positions)
-    dose, split = scan.metadata["dose"], scan.metadata["split"]
-    index = select_spaced(scan.ycoords, scan.xcoords, spacing, condition_rng(seeds.subsampling, dose, name, split))
-    if index.size < config.min_positions:
-        raise InfeasibleViewError(
-            f"view {name} ({split}): the greedy selection kept {index.size} of {scan.n_patterns} "
-            f"positions {spacing:.1f} px apart in a {height:.0f} x {width:.0f} px region, fewer than "
-            f"min_positions = {config.min_positions}"
-        )
+    step = min_spacing_px(overlap, diameter)
+    entry = scan_entries(scan, name)[0]
+    index, groups = _grouped(scan, entry, config, seeds)
     ycoords, xcoords = scan.ycoords[index], scan.xcoords[index]
-    groups = make_groups(
-        ycoords,
-        xcoords,
-        neighbours=config.neighbours,
-        group_size=config.group_size,
-        rng=condition_rng(seeds.grouping, dose, name, split),
-    )
     distances = nearest_neighbour_distances(ycoords, xcoords)
-    diffraction = scan.diffraction[index]
+    measured = float(disc_overlap(distances, diameter).mean())
     summary = {
         "view": name,
-        "split": split,
-        "dose": dose,
+        "split": scan.metadata["split"],
+        "dose": scan.metadata["dose"],
         "nominal_overlap": overlap,
         "probe_diameter_px": diameter,
-        "min_spacing_px": spacing,
-        "n_candidates": scan.n_patterns,
+        "step_px": step,
         "n_positions": int(index.size),
         "n_groups": int(groups.shape[0]),
-        "capacity_bound": capacity_bound(height, width, spacing),
-        "expected_greedy_count": expected_count(height, width, spacing),
-        "region_px": [height, width],
+        "region_px": [float(np.ptp(ycoords)), float(np.ptp(xcoords))],
         "nn_spacing_px": {
             "min": float(distances.min()),
             "mean": float(distances.mean()),
             "median": float(np.median(distances)),
             "max": float(distances.max()),
         },
-        "measured_overlap": float(disc_overlap(distances, diameter).mean()),
+        "mean_spacing_over_step": float(distances.mean() / step),
+        "measured_overlap": measured,
+        "overlap_at_step": float(disc_overlap(np.array([step]), diameter)[0]),
     }
     metadata = {
-        **scan.metadata,
-        "n_patterns": int(index.size),
-        "mean_counts_per_pattern": mean_counts(diffraction),
         "view": name,
         "nominal_overlap": overlap,
-        "min_spacing_px": spacing,
-        "measured_overlap": summary["measured_overlap"],
+        "step_px": step,
+        "measured_overlap": measured,
         "group_neighbours": config.neighbours,
         "group_size": config.group_size,
     }
-    view_scan = Scan(
-        diffraction=diffraction,
-        ycoords=ycoords,
-        xcoords=xcoords,
-        probe=scan.probe,
-        obj=scan.obj,
-        scan_index=scan.scan_index[index],
-        metadata=metadata,
-        groups=groups,
-    )
-    return ViewResult(view_scan, distances, summary)
+    return ViewResult(_subset(scan, index, groups, metadata), distances, summary)
+
+
+def build_corpus(scan: Scan, *, name: str, config: ViewConfig, seeds: Seeds) -> Scan:
+    """The training corpus of view ``name``: its train scan and every further corpus scan,
+    one after another, each grouped inside itself (group indices into the corpus rows).
+
+    Raises
+    ------
+    ContractError
+        If ``scan`` is not a train split file holding the view's scans.
+    """
+    if scan.metadata["split"] != "train":
+        raise ContractError(f"a training corpus comes from the train split, got {scan.metadata['split']!r}")
+    entries = scan_entries(scan, name)
+    indices, groups, start = [], [], 0
+    for entry in entries:
+        index, grouped = _grouped(scan, entry, config, seeds)
+        indices.append(index)
+        groups.append(grouped + start)
+        start += index.size
+    metadata = {
+        "view": name,
+        "corpus_scans": [{"name": entry["name"], "n_positions": entry["stop"] - entry["start"]} for entry in entries],
+        "group_neighbours": config.neighbours,
+        "group_size": config.group_size,
+    }
+    return _subset(scan, np.concatenate(indices), np.concatenate(groups), metadata)

@@ -8,7 +8,15 @@ from pathlib import Path
 import numpy as np
 from prefect import get_run_logger
 
-from ptystudy.compare import alignment_record, compare, metric_rows, write_aligned, write_metrics_csv
+from ptystudy.compare import (
+    FLAT,
+    alignment_record,
+    compare,
+    flat_reference,
+    metric_rows,
+    write_aligned,
+    write_metrics_csv,
+)
 from ptystudy.config import EvaluationConfig
 from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
@@ -39,7 +47,8 @@ def compare_condition(
     """Score every reconstruction of one view split; write ``compare/.../`` files.
 
     The scored region is the view's coverage (central N/2 squares at its positions);
-    every arm must cover it.
+    every arm must cover it. A flat prediction is scored beside the arms as the "no
+    information" reference.
     """
     started = time.perf_counter()
     if not recons:
@@ -54,6 +63,7 @@ def compare_condition(
         if not np.all(recon.coverage[coverage]):
             raise ContractError(f"{record.file.path}: does not cover the view's scanned region")
         images[record.arm] = recon.obj
+    images[FLAT] = flat_reference(scan.obj, coverage)
     comparison = compare(scan.obj, coverage, images, evaluation)
 
     directory = RunLayout(Path(run_dir)).compare_dir(view.dose, view.view, view.split)
@@ -64,8 +74,11 @@ def compare_condition(
     aligned_path = write_aligned(directory / "aligned.npz", comparison)
     alignment_path = write_json(directory / "alignment.json", alignment_record(comparison, evaluation))
     captions = {
-        arm: "MS-SSIM amp {:.2f} phase {:.2f}, FRC50 phase {:.2f}".format(
-            score.metrics["amplitude"]["ms_ssim"], score.metrics["phase"]["ms_ssim"], score.metrics["phase"]["frc50"]
+        arm: "MS-SSIM amp {:.2f} phase {:.2f}; phase FRC > 0.5 from {:.2f} to {:.2f} of Nyquist".format(
+            score.metrics["amplitude"]["ms_ssim"],
+            score.metrics["phase"]["ms_ssim"],
+            score.metrics["phase"]["frc50_onset"],
+            score.metrics["phase"]["frc50"],
         )
         for arm, score in comparison.arms.items()
     }

@@ -59,7 +59,9 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
     path = view.file.verified()
     scan = load_scan(path, require_groups=True)
     settings = LsqmlSettings(
-        epochs=lsqml.epochs,
+        max_epochs=lsqml.max_epochs,
+        tolerance=lsqml.tolerance,
+        check_every=lsqml.check_every,
         batches_per_epoch=lsqml.batches_per_epoch,
         momentum=lsqml.momentum,
         device=lsqml.device,
@@ -78,6 +80,8 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
         "split": view.split,
         "n_patterns": result.n_patterns,
         "epochs": result.epochs,
+        "max_epochs": lsqml.max_epochs,
+        "stop_reason": result.stop_reason,
         "batch_size": result.batch_size,
         "device": result.device,
         "cpu_threads": worker.environment.get("cpu_threads"),
@@ -93,7 +97,7 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
         title=f"{label}: {result.n_patterns} patterns",
     )
     get_run_logger().info(
-        "%s: %d patterns, %d epochs on %s in %.1f s (%.2f ms per pattern per epoch), cost %.4g -> %.4g",
+        "%s: %d patterns, %d epochs on %s in %.1f s (%.2f ms per pattern per epoch), cost %.4g -> %.4g; %s",
         label,
         result.n_patterns,
         result.epochs,
@@ -102,6 +106,7 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
         1e3 * result.seconds / (result.epochs * result.n_patterns),
         result.cost_per_epoch[0],
         result.cost_per_epoch[-1],
+        result.stop_reason,
     )
     return ReconRecord(
         dose=view.dose,
@@ -111,5 +116,8 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
         file=FileRecord.of(recon_path),
         n_patterns=result.n_patterns,
         covered_px=int(coverage.sum()),
+        epochs=result.epochs,
+        max_epochs=lsqml.max_epochs,
+        stop_reason=result.stop_reason,
         seconds=result.seconds,
     )

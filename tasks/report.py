@@ -6,14 +6,20 @@ import math
 from pathlib import Path
 from typing import Any
 
-from ptystudy.records import CompareRecord
+from ptystudy.contract import load_scan
+from ptystudy.records import CompareRecord, ScanRecord
+from ptystudy.report import plot_specimen
 from ptystudy.study_report import metrics_markdown, read_metrics, wide_table, write_report
 from tasks._prefect import phase_task
 
 
-@phase_task(name="report", modules=("ptystudy.study_report", "ptystudy.report", "ptystudy.compare"))
-def build_report(compared: list[CompareRecord], report_dir: str) -> dict[str, Any]:
-    """Write ``report/metrics.csv``, heatmaps and metric-vs-dose curves from every condition scored.
+@phase_task(
+    name="report", modules=("ptystudy.study_report", "ptystudy.report", "ptystudy.compare", "ptystudy.contract")
+)
+def build_report(compared: list[CompareRecord], specimen: ScanRecord | None, report_dir: str) -> dict[str, Any]:
+    """Write ``report/metrics.csv``, heatmaps and metric-vs-dose curves from every condition
+    scored, and ``report/specimen.png`` (the specimen and its feature-size spectrum) from
+    ``specimen``, a phase C train scan (None when no dose was simulated).
 
     Returns the written files (name -> path), the markdown scores section and the headline
     scores as table rows (for the Prefect artifacts). Cached on the scored conditions'
@@ -21,6 +27,15 @@ def build_report(compared: list[CompareRecord], report_dir: str) -> dict[str, An
     """
     table = read_metrics([record.metrics.verified() for record in compared])
     files = write_report(Path(report_dir), table)
+    if specimen is not None:
+        scan = load_scan(specimen.file.verified())
+        files["specimen"] = plot_specimen(
+            Path(report_dir) / "specimen.png",
+            scan.obj,
+            cut_row=scan.metadata["cut_row"],
+            diameter_px=scan.metadata["probe_diameter_px"],
+            title=f"Specimen: {scan.metadata['provenance']['object']}",
+        )
     scores = [
         {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
         for row in wide_table(table).to_dict(orient="records")

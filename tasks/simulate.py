@@ -7,7 +7,7 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
-from ptystudy.config import ScanConfig, Seeds
+from ptystudy.config import ScanConfig, Seeds, ViewConfig
 from ptystudy.contract import write_scan
 from ptystudy.layout import RunLayout
 from ptystudy.records import FileRecord, ScanRecord
@@ -17,12 +17,26 @@ from tasks._prefect import phase_task
 
 @phase_task(
     name="simulate",
-    modules=("ptystudy.simulate", "ptystudy.physics", "ptystudy.contract", "ptystudy.layout"),
+    modules=(
+        "ptystudy.simulate",
+        "ptystudy.physics",
+        "ptystudy.scan_layout",
+        "ptystudy.seeds",
+        "ptystudy.contract",
+        "ptystudy.layout",
+    ),
 )
 def simulate_scan(
-    scan_config: ScanConfig, seeds: Seeds, dose: float, run_dir: str, object_sha256: str | None
+    scan_config: ScanConfig,
+    view_config: ViewConfig,
+    min_samples: int,
+    seeds: Seeds,
+    dose: float,
+    run_dir: str,
+    object_sha256: str | None,
 ) -> list[ScanRecord]:
-    """Simulate ``dose`` photons per pattern; write ``data/dose_{d}/{train,test}.npz``.
+    """Simulate every planned scan (views and training corpora) at ``dose`` photons per
+    pattern; write ``data/dose_{d}/{train,test}.npz``.
 
     ``object_sha256`` is the user object file's hash (None for the built-in object), so a
     changed file is a new cache key.
@@ -30,7 +44,7 @@ def simulate_scan(
     started = time.perf_counter()
     layout = RunLayout(Path(run_dir))
     records = []
-    for split, scan in simulate_dose(scan_config, seeds, dose).items():
+    for split, scan in simulate_dose(scan_config, view_config, min_samples, seeds, dose).items():
         path = write_scan(layout.scan(dose, split), scan)
         records.append(
             ScanRecord(

@@ -9,6 +9,7 @@ from prefect import get_run_logger
 
 from ptystudy.config import Arm, TrainingConfig
 from ptystudy.contract import load_scan
+from ptystudy.errors import ContractError
 from ptystudy.layout import RunLayout, dose_text
 from ptystudy.models.inference import reconstruct_view
 from ptystudy.models.training import load_network, save_network, train_network
@@ -28,21 +29,24 @@ MODEL_MODULES = (
 
 @phase_task(name="train", modules=MODEL_MODULES, tags=("heavy", "gpu", "tensorflow"))
 def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, run_dir: str) -> ModelRecord:
-    """Train ``arm`` on the train split of one view; write ``models/dose_{d}/{view}/{arm}/``."""
+    """Train ``arm`` on the training corpus of one view (train split); write ``models/dose_{d}/{view}/{arm}/``."""
     started = time.perf_counter()
     label = f"{arm} {dose_text(view.dose)} {view.view}"
-    scan = load_scan(view.file.verified(), require_groups=True)
-    trained = train_network(scan, Arm(arm), training, seed=seed, label=label)
+    if view.corpus is None:
+        raise ContractError(f"the {view.split} split of view {view.view} has no training corpus")
+    corpus = load_scan(view.corpus.verified(), require_groups=True)
+    trained = train_network(corpus, Arm(arm), training, seed=seed, label=label)
     paths = save_network(trained, RunLayout(Path(run_dir)).model_dir(view.dose, view.view, arm))
     history = trained.history
     get_run_logger().info(
-        "%s: %d epochs (best %d) on %d samples, %.0f samples/s, final validation loss %.5g",
+        "%s: %d epochs (best %d) on %d samples, %.0f samples/s, best validation loss %.5g; %s",
         label,
         history["epochs_run"],
         history["best_epoch"],
         history["n_train"],
         history["train_samples_per_second"],
         history["val_loss"][history["best_epoch"] - 1],
+        history["stop_reason"],
     )
     return ModelRecord(
         dose=view.dose,
@@ -53,7 +57,9 @@ def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, r
         history=FileRecord.of(paths["history"]),
         loss_figure=FileRecord.of(paths["loss"]),
         epochs_run=history["epochs_run"],
+        max_epochs=history["max_epochs"],
         best_epoch=history["best_epoch"],
+        stop_reason=history["stop_reason"],
         n_samples=history["n_samples"],
         n_train=history["n_train"],
         samples_per_group=history["samples_per_group"],

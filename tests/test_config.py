@@ -11,6 +11,7 @@ def test_defaults_are_the_design_plan():
     assert config.views.overlaps == {"dense": 0.7, "sparse": 0.2}
     assert (config.views.neighbours, config.views.group_size) == (7, 4)
     assert config.scan.patch_size_px == 64
+    assert config.scan.specimen == "stationary"
     assert (config.seeds.simulation, config.seeds.grouping, config.seeds.subsampling) == (42, 123, 456)
 
 
@@ -44,7 +45,9 @@ def test_config_is_frozen():
         ({"views.overlaps": {"dense": 1.2}}, r"views\.overlaps: .*must be in \[0, 1\)"),
         ({"scan.patch_size_px": 36}, r"scan\.patch_size_px: .*multiple of 8"),
         ({"views.group_size": 9}, r"group_size - 1 \(8\) cannot exceed neighbours \(7\)"),
-        ({"scan.scan_jitter_px": 2, "scan.scan_step_px": 3}, r"scan_jitter_px \(2\) must be below half"),
+        ({"scan.specimen": "fly"}, r"scan\.specimen: .*'stationary' or 'large_features'"),
+        ({"training.min_samples": 2}, r"training\.min_samples: .*greater than or equal to 8"),
+        ({"lsqml.check_every": 1}, r"lsqml\.check_every: .*greater than or equal to 2"),
     ],
 )
 def test_invalid_values_name_the_field(overrides, message):

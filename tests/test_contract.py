@@ -8,12 +8,12 @@ import pytest
 from ptystudy.contract import load_scan, write_scan
 from ptystudy.errors import ContractError, is_transient
 from ptystudy.layout import Split
-from ptystudy.simulate import simulate_dose
+from ptystudy.simulate import simulate_study_dose
 
 
 @pytest.fixture
 def scan_file(smoke_config, tmp_path):
-    scan = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e4)[Split.TRAIN]
+    scan = simulate_study_dose(smoke_config, 1e4)[Split.TRAIN]
     return write_scan(tmp_path / "train.npz", scan)
 
 

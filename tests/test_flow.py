@@ -59,9 +59,15 @@ def test_smoke_study_runs_green(smoke_run):
         sparse = json.loads(layout.overlap(dose, "sparse", "train").read_text())
         assert dense["measured_overlap"] > sparse["measured_overlap"]
         for view in ("dense", "sparse"):
+            corpus = load_scan(layout.corpus(dose, view), require_groups=True)
+            assert corpus.n_patterns >= resolve_config("smoke").training.min_samples
+            for split in ("train", "test"):  # paired: every dose scans the view's positions
+                here, first = load_scan(layout.view(dose, view, split)), load_scan(layout.view(1e3, view, split))
+                assert np.array_equal(here.ycoords, first.ycoords) and np.array_equal(here.xcoords, first.xcoords)
             for arm in ("pinn", "pinn_gs1", "supervised"):
                 history = json.loads((layout.model_dir(dose, view, arm) / "history.json").read_text())
                 assert history["epochs_run"] >= 1 and (layout.model_dir(dose, view, arm) / "model.keras").is_file()
+                assert history["n_samples"] == corpus.n_patterns and history["stop_reason"]
                 for split in ("train", "test"):
                     recon = load_recon(layout.recon(dose, view, split, arm))
                     assert recon.coverage.any() and recon.obj.shape == recon.coverage.shape
@@ -70,18 +76,22 @@ def test_smoke_study_runs_green(smoke_run):
                 scan = load_scan(layout.view(dose, view, split))
                 assert lsqml.metadata["n_patterns"] == scan.n_patterns
                 assert len(lsqml.metadata["cost_per_epoch"]) == lsqml.metadata["epochs"] == 5
+                assert lsqml.metadata["stop_reason"].startswith("epoch cap (5)")
     on_disk = json.loads((layout.report_dir / "summary.json").read_text())
     assert on_disk["n_success"] == 12 and on_disk["phases"]["views"]["succeeded"] == 12
     manifest = json.loads(layout.manifest.read_text())
     assert manifest["config"]["profile"] == "smoke"
-    assert len(manifest["outputs"]) == 6 + 12 * 3 + 18 * 4 + 36 + 12 + 12 * 5
+    assert len(manifest["outputs"]) == 6 + 12 * 3 + 6 + 18 * 4 + 36 + 12 + 12 * 5
     for path, digest in manifest["outputs"].items():
         assert sha256_file(Path(path)) == digest
     assert not [p for p in out.rglob("*") if p.is_file() and p.stat().st_size == 0]
     assert not list(out.rglob(".partial-*")), "no temporary files may be left behind"
 
 
-ARMS = ("pinn", "pinn_gs1", "supervised", "lsqml")
+ARMS = ("pinn", "pinn_gs1", "supervised", "lsqml", "flat")
+METRICS = {
+    "mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit", "frc50_onset", "frc_halfbit_onset"
+}
 
 
 def test_smoke_study_scores_every_condition_and_arm(smoke_run):
@@ -90,8 +100,8 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
     table = pd.read_csv(layout.report_dir / "metrics.csv")
     assert list(table.columns) == ["dose", "view", "split", "arm", "component", "metric", "value"]
     cells = table.groupby(["dose", "view", "split", "arm"]).size()
-    assert len(cells) == 12 * 4 and set(cells) == {2 * 7}
-    assert set(table.metric) == {"mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit"}
+    assert len(cells) == 12 * 5 and set(cells) == {2 * 9}
+    assert set(table.metric) == METRICS
     assert table.value.notna().all()
     scored = [p.parent for p in out.glob("compare/*/*/*/metrics.csv")]
     assert len(scored) == summary["n_success"] == summary["n_executed"] == 12
@@ -105,10 +115,13 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
         assert all(1 <= arm["ms_ssim_scales"] <= 5 for arm in record["arms"].values())
         for figure in ("montage.png", "frc.png"):
             assert (directory / figure).stat().st_size > 5000
-    for name in ("heatmap_phase_ms_ssim", "heatmap_phase_frc50", "metrics_vs_dose"):
+    for name in ("heatmap_phase_ms_ssim", "heatmap_phase_frc50", "metrics_vs_dose", "specimen"):
         assert (layout.report_dir / f"{name}.png").stat().st_size > 5000
     markdown = (layout.report_dir / "summary.md").read_text()
     assert "succeeded: **12**" in markdown and "phase ms_ssim" in markdown
+    convergence = markdown.split("## Convergence", 1)[1]
+    assert convergence.count("| train ") == 18 and convergence.count("| lsqml |") == 12
+    assert convergence.count("epoch cap (5) reached before the cost plateaued") == 12
     views_table = markdown.split("## Views", 1)[1]
     for dose in (1e3, 1e4, 1e5):
         for view, nominal in resolve_config("smoke").views.overlaps.items():

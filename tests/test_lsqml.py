@@ -13,8 +13,8 @@ from ptystudy.contract import write_scan
 from ptystudy.errors import ContractError, TransientError
 from ptystudy.layout import Split
 from ptystudy.lsqml_worker import LsqmlWorker
-from ptystudy.ptychi_adapter import LsqmlSettings, batch_size
-from ptystudy.simulate import simulate_dose
+from ptystudy.ptychi_adapter import LsqmlSettings, batch_size, cost_plateaued
+from ptystudy.simulate import simulate_study_dose
 from ptystudy.stitch import coverage_mask
 from ptystudy.views import build_view
 
@@ -23,7 +23,7 @@ from ptystudy.views import build_view
 def view_file(tmp_path_factory):
     """A 1e6-photon dense train view of the smoke scan, written to disk."""
     config = resolve_config("smoke")
-    scan = simulate_dose(config.scan, config.seeds, 1e6)[Split.TRAIN]
+    scan = simulate_study_dose(config, 1e6)[Split.TRAIN]
     view = build_view(scan, name="dense", overlap=0.7, config=config.views, seeds=config.seeds).scan
     return write_scan(tmp_path_factory.mktemp("lsqml") / "view.npz", view), view
 
@@ -33,6 +33,19 @@ def worker():
     worker = LsqmlWorker(cpu_threads=1)
     yield worker
     worker.stop()
+
+
+def _settings(max_epochs: int, *, batches: int, device: str, seed: int, tolerance: float = 0.0) -> LsqmlSettings:
+    """LSQML settings; the default tolerance 0 never stops before ``max_epochs``."""
+    return LsqmlSettings(
+        max_epochs=max_epochs,
+        tolerance=tolerance,
+        check_every=10,
+        batches_per_epoch=batches,
+        momentum=0.5,
+        device=device,
+        seed=seed,
+    )
 
 
 def _run_isolated(code: str, *args: str) -> str:
@@ -83,8 +96,9 @@ def test_lsqml_lowers_the_error_and_uses_every_pattern(view_file, worker):
     path, view = view_file
     numpy_state = np.random.get_state()[1].copy()
     result = worker.run(
-        path, LsqmlSettings(epochs=20, batches_per_epoch=6, momentum=0.5, device="auto", seed=1), timeout_s=600
+        path, _settings(20, batches=6, device="auto", seed=1), timeout_s=600
     )
+    assert result.stop_reason.startswith("epoch cap (20) reached before")
     assert result.n_patterns == view.n_patterns
     assert result.epochs == 20 and len(result.cost_per_epoch) == 20 and result.device == "cpu"
     mask = coverage_mask(view.obj.shape, view.ycoords, view.xcoords, 16)
@@ -108,7 +122,8 @@ def test_caller_random_state_and_torch_defaults_are_untouched(view_file):
         "python_state, numpy_state = random.getstate(), np.random.get_state()[1].copy()\n"
         "dtype, device = torch.get_default_dtype(), torch.get_default_device()\n"
         "worker = LsqmlWorker()\n"
-        "worker.run(sys.argv[1], LsqmlSettings(epochs=2, batches_per_epoch=4, momentum=0.5, device='cpu', seed=5), timeout_s=600)\n"
+        "worker.run(sys.argv[1], LsqmlSettings(max_epochs=2, tolerance=0.0, check_every=10, batches_per_epoch=4, "
+        "momentum=0.5, device='cpu', seed=5), timeout_s=600)\n"
         "worker.stop()\n"
         "print(torch.get_default_dtype() == dtype, torch.get_default_device() == device,"
         " torch.equal(torch.random.get_rng_state(), state), random.getstate() == python_state,"
@@ -121,19 +136,19 @@ def test_broken_view_is_rejected_naming_the_file(tmp_path, worker):
     bad = tmp_path / "broken_view.npz"
     np.savez(bad, diffraction=np.ones((3, 8, 8), np.float32))
     with pytest.raises(ContractError, match=r"broken_view\.npz: missing key"):
-        worker.run(bad, LsqmlSettings(epochs=1, batches_per_epoch=1, momentum=0.5, device="cpu", seed=1), timeout_s=600)
+        worker.run(bad, _settings(1, batches=1, device="cpu", seed=1), timeout_s=600)
 
 
 def test_a_hung_run_is_killed_and_the_next_one_succeeds(view_file, worker):
     path, view = view_file
-    slow = LsqmlSettings(epochs=5000, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1)
-    worker.run(path, LsqmlSettings(epochs=1, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1), timeout_s=600)
+    slow = _settings(5000, batches=8, device="cpu", seed=1)
+    worker.run(path, _settings(1, batches=8, device="cpu", seed=1), timeout_s=600)
     first_pid = worker.pid
     with pytest.raises(TransientError, match="did not finish within 2 s; worker killed"):
         worker.run(path, slow, timeout_s=2)
     assert worker.pid is None
     result = worker.run(
-        path, LsqmlSettings(epochs=1, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1), timeout_s=600
+        path, _settings(1, batches=8, device="cpu", seed=1), timeout_s=600
     )
     assert result.n_patterns == view.n_patterns and worker.pid != first_pid
 
@@ -154,7 +169,10 @@ def test_task_rejects_a_broken_view_before_ptychi_starts(tmp_path, smoke_config,
         spacing_figure=record,
         n_positions=3,
         n_groups=3,
-        min_spacing_px=1.0,
+        corpus=None,
+        n_corpus_samples=None,
+        step_px=1.0,
+        mean_spacing_px=1.0,
         measured_overlap=0.5,
         seconds=0.0,
     )
@@ -169,13 +187,33 @@ def test_a_killed_worker_is_a_transient_failure(view_file, worker):
     import threading
 
     path, view = view_file
-    worker.run(path, LsqmlSettings(epochs=1, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1), timeout_s=600)
+    worker.run(path, _settings(1, batches=8, device="cpu", seed=1), timeout_s=600)
     victim = worker.pid
     threading.Timer(1.0, lambda: os.kill(victim, signal.SIGKILL)).start()
-    slow = LsqmlSettings(epochs=5000, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1)
+    slow = _settings(5000, batches=8, device="cpu", seed=1)
     with pytest.raises(TransientError, match=r"the LSQML worker died \(exit code -9\)"):
         worker.run(path, slow, timeout_s=600)
     result = worker.run(
-        path, LsqmlSettings(epochs=1, batches_per_epoch=8, momentum=0.5, device="cpu", seed=1), timeout_s=600
+        path, _settings(1, batches=8, device="cpu", seed=1), timeout_s=600
     )
     assert result.n_patterns == view.n_patterns
+
+
+def test_the_cost_plateau_test_known_answers():
+    """A cost falling 10 % per epoch has not plateaued; one falling 0.01 % per epoch has,
+    once two windows of epochs have run."""
+    falling = list(100 * 0.9 ** np.arange(40))
+    flat = list(100 * 0.9999 ** np.arange(40))
+    assert not cost_plateaued(falling, window=10, tolerance=1e-3)
+    assert cost_plateaued(flat, window=10, tolerance=1e-3)
+    assert not cost_plateaued(flat[:19], window=10, tolerance=1e-3), "needs 2 windows"
+    assert not cost_plateaued([*flat[:30], float("nan")], window=10, tolerance=1e-3)
+
+
+def test_lsqml_stops_when_its_cost_plateaus_and_says_why(view_file, worker):
+    path, view = view_file
+    result = worker.run(path, _settings(400, batches=6, device="cpu", seed=1, tolerance=2e-3), timeout_s=600)
+    assert 20 <= result.epochs < 400 and result.epochs % 10 == 0
+    assert result.stop_reason.startswith("converged: the cost fell by less than 0.002 per epoch")
+    assert cost_plateaued(result.cost_per_epoch, window=10, tolerance=2e-3)
+    assert not cost_plateaued(result.cost_per_epoch[:-10], window=10, tolerance=2e-3)

@@ -51,9 +51,10 @@ def test_identical_images_score_perfectly(truth, mask):
 def test_constant_prediction_scores_low(truth, mask, component):
     image = component(truth)
     flat = np.full_like(image, image[mask].mean())
-    scores, _, _ = score_component(image, flat, mask, smoothing_px=1.0)
+    scores, curve, _ = score_component(image, flat, mask, smoothing_px=1.0)
     assert scores["ssim"] < 0.3 and scores["ms_ssim"] < 0.1
     assert scores["frc50"] == 0.0 and scores["frc_halfbit"] == 0.0
+    assert np.all(curve.frc == 0), "a constant correlates with nothing, not with float rounding"
 
 
 def test_noise_lowers_every_score_monotonically(truth, mask):
@@ -71,11 +72,83 @@ def test_noise_lowers_every_score_monotonically(truth, mask):
 def test_blur_moves_the_frc_crossing_down_even_with_a_holed_mask(truth, mask):
     amplitude = np.abs(truth)
     crossings = [
-        metrics.frc_crossing(metrics.frc_curve(amplitude, ndimage.gaussian_filter(amplitude, sigma), mask), 0.5)
+        metrics.frc_band(metrics.frc_curve(amplitude, ndimage.gaussian_filter(amplitude, sigma), mask), 0.5).resolution
         for sigma in (0.5, 1.5, 4.0)
     ]
     assert crossings[0] > crossings[1] > crossings[2]
     assert crossings[2] < 0.3, "a mask edge must not make a blurred image look resolved"
+
+
+def _curve(values) -> metrics.FrcCurve:
+    values = np.asarray(values, float)
+    rings = values.size
+    return metrics.FrcCurve((np.arange(rings) + 0.5) / rings, values, np.full(rings, 0.2), np.ones(rings))
+
+
+@pytest.mark.parametrize(
+    ("values", "resolution", "onset"),
+    [
+        # ring 0 is never searched; above from ring 1, falls between rings 4 (0.7) and 5 (0.3)
+        ([0.0, 0.9, 0.9, 0.8, 0.7, 0.3, 0.2, 0.1, 0.0, 0.0], 0.5, 0.0),
+        # a low-frequency deficit: rises between rings 2 (0.3) and 3 (0.7), falls between 6 and 7
+        ([0.0, 0.2, 0.3, 0.7, 0.9, 0.9, 0.7, 0.3, 0.1, 0.0], 0.70, 0.30),
+        # one noisy low ring (4) inside the band neither ends nor splits it
+        ([0.0, 0.9, 0.9, 0.9, 0.4, 0.9, 0.9, 0.7, 0.3, 0.0], 0.80, 0.0),
+        # one noisy high ring (2) does not start a band: it starts at ring 5
+        ([0.0, 0.1, 0.9, 0.1, 0.1, 0.7, 0.8, 0.9, 0.9, 0.9], 1.0, 0.45 + 0.1 * 0.4 / 0.6),
+        ([0.0, 0.4, 0.3, 0.2, 0.6, 0.7, 0.1, 0.0, 0.0, 0.0], 0.0, 1.0),  # two rings are no band
+        ([0.0] + [0.99] * 9, 1.0, 0.0),
+    ],
+)
+def test_the_frc_band_known_answers(values, resolution, onset):
+    band = metrics.frc_band(_curve(values), 0.5)
+    assert band.resolution == pytest.approx(resolution, abs=1e-9)
+    assert band.onset == pytest.approx(onset, abs=1e-9)
+
+
+def _band_pass(image: np.ndarray, low: float, high: float) -> np.ndarray:
+    """``image`` with only the spatial frequencies in [low, high) of Nyquist kept."""
+    height, width = image.shape
+    radius = np.hypot(*np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij")) / 0.5
+    keep = (radius >= low) & (radius < high)
+    return np.real(np.fft.ifft2(np.fft.fft2(image - image.mean()) * keep)) + image.mean()
+
+
+def test_a_band_passed_truth_resolves_its_band():
+    """Known answer: the FRC of a truth band-passed to 0.15-0.55 of Nyquist against the
+    truth is high inside the band and low outside, so the band starts near 0.15 and the
+    resolution is near 0.55 (within a ring and the taper's blur); the old rule (the first
+    ring below 0.5) reported 0."""
+    truth = np.random.default_rng(6).standard_normal((128, 128))
+    image = _band_pass(truth, 0.15, 0.55)
+    curve = metrics.frc_curve(truth, image)
+    half = metrics.frc_band(curve, 0.5)
+    assert half.onset == pytest.approx(0.15, abs=0.05)
+    assert half.resolution == pytest.approx(0.55, abs=0.05)
+    assert curve.frc[1] < 0.5, "the lowest searched rings are below the threshold"
+
+
+def test_per_patch_phase_offsets_are_a_low_frequency_deficit_not_resolution_zero():
+    """A single-shot network's typical error: the phase right in detail but each 16 px
+    patch off by its own constant. The FRC band starts above 0 and still reaches far."""
+    rng = np.random.default_rng(7)
+    phase = _band_pass(rng.standard_normal((128, 128)), 0.0, 1.0)
+    offsets = np.kron(rng.normal(0, 1.5, (8, 8)), np.ones((16, 16)))
+    curve = metrics.frc_curve(phase, ndimage.gaussian_filter(phase + offsets, 0.7))
+    band = metrics.frc_band(curve, 0.5)
+    assert band.onset > 0.02 and band.resolution > 0.4
+    assert np.any(curve.frc[1:4] < 0.5), "the first rings are below 0.5"
+
+
+def test_the_phase_origin_does_not_change_the_phase_scores(truth, mask):
+    """SSIM's luminance term compares local means with zero; the phase is scored after moving
+    the truth's minimum to 0, so moving both phases by one constant changes no score."""
+    image = _noisy(truth, 0.05) * np.exp(1j * 0.3 * _noisy(np.zeros(truth.shape), 0.3, seed=2))
+    plain = compare(truth, mask, {"arm": image}, EvaluationConfig()).arms["arm"].metrics["phase"]
+    turned = np.exp(1j * 1.0)
+    moved = compare(truth * turned, mask, {"arm": image * turned}, EvaluationConfig()).arms["arm"].metrics["phase"]
+    for name in METRICS:
+        assert moved[name] == pytest.approx(plain[name], rel=1e-6, abs=1e-9), name
 
 
 def test_psnr_uses_the_truths_data_range(truth, mask):

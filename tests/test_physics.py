@@ -96,10 +96,23 @@ def test_builtin_object_ranges_and_determinism():
     assert high > 0.01 * spectrum.sum(), "the object needs fine detail for FRC to mean something"
 
 
-def test_raster_positions_keep_patches_inside():
-    rng = np.random.default_rng(0)
-    ys, xs = physics.raster_positions((60, 70), 16, 4, 1, rng)
-    assert np.array_equal(ys, np.rint(ys)) and ys.dtype == np.float64
-    physics.check_positions_inside(ys, xs, (60, 70), 16)
-    with pytest.raises(ValueError, match="jitter_px"):
-        physics.raster_positions((60, 70), 16, 4, 2, rng)
+def test_stationary_specimen_ranges_scales_and_determinism():
+    """Amplitude in [0.3, 1], phase in [-pi/2, pi/2]; features from 1 px (power up to
+    Nyquist) to the given largest width; the same seed gives the same specimen."""
+    shape = (96, 128)
+    obj = physics.make_stationary_object(shape, 14.0, np.random.default_rng(42))
+    assert obj.dtype == np.complex64 and obj.shape == shape
+    assert np.array_equal(obj, physics.make_stationary_object(shape, 14.0, np.random.default_rng(42)))
+    amplitude, phase = np.abs(obj), np.angle(obj)
+    assert 0.3 - 1e-6 <= amplitude.min() and amplitude.max() <= 1 + 1e-6 and np.ptp(amplitude) > 0.6
+    assert -np.pi / 2 - 1e-6 <= phase.min() and phase.max() <= np.pi / 2 + 1e-6 and np.ptp(phase) > 2.5
+    scales = physics.stationary_scales_px(14.0)
+    assert scales[0] == 1.0 and scales[-1] == pytest.approx(14.0)
+    power = np.abs(np.fft.fft2(phase - phase.mean())) ** 2
+    radius = np.hypot(*np.meshgrid(np.fft.fftfreq(shape[0]), np.fft.fftfreq(shape[1]), indexing="ij"))
+    fine = power[(radius > 0.25) & (radius < 0.5)].sum()
+    coarse = power[radius < 1 / 14.0].sum()
+    assert fine > 1e-3 * power.sum(), "1-2 px features must be present"
+    assert coarse < 0.9 * power.sum(), "features wider than D must not dominate"
+    with pytest.raises(ValueError, match="largest_px"):
+        physics.stationary_scales_px(1.5)

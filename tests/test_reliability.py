@@ -245,7 +245,10 @@ def test_a_transient_training_failure_is_retried_and_a_permanent_one_is_not(
         spacing_figure=FileRecord.of(path.with_name("spacing.png")),
         n_positions=scan.n_patterns,
         n_groups=scan.n_patterns,
-        min_spacing_px=1.0,
+        corpus=FileRecord.of(path),
+        n_corpus_samples=scan.n_patterns,
+        step_px=1.0,
+        mean_spacing_px=1.0,
         measured_overlap=0.5,
         seconds=0.0,
     )

@@ -3,27 +3,28 @@
 import numpy as np
 import pytest
 
+from ptystudy.config import resolve_config
 from ptystudy.contract import load_scan, write_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
 from ptystudy.layout import Split
-from ptystudy.simulate import make_specimen, simulate_dose
+from ptystudy.simulate import make_specimen, simulate_dose, simulate_study_dose
 
 
 def test_same_seeds_give_bit_identical_files(smoke_config, tmp_path):
-    first = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e4)
-    second = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e4)
+    first = simulate_study_dose(smoke_config, 1e4)
+    second = simulate_study_dose(smoke_config, 1e4)
     for split in Split:
         a = write_scan(tmp_path / f"a_{split}.npz", first[split])
         b = write_scan(tmp_path / f"b_{split}.npz", second[split])
         assert sha256_file(a) == sha256_file(b)
-    other = simulate_dose(smoke_config.scan, smoke_config.seeds.model_copy(update={"simulation": 7}), 1e4)
+    other = simulate_study_dose(smoke_config.model_copy(update={"seeds": smoke_config.seeds.model_copy(update={"simulation": 7})}), 1e4)
     assert not np.array_equal(other[Split.TRAIN].diffraction, first[Split.TRAIN].diffraction)
 
 
 @pytest.mark.parametrize("dose", [1e3, 1e5])
 def test_mean_counts_match_the_dose_within_poisson_error(smoke_config, dose):
-    scans = simulate_dose(smoke_config.scan, smoke_config.seeds, dose)
+    scans = simulate_study_dose(smoke_config, dose)
     metadata = scans[Split.TRAIN].metadata
     n = metadata["pool_size"]
     # totals are Poisson with mean ~dose; the pool mean has standard error ~sqrt(dose / n)
@@ -33,14 +34,14 @@ def test_mean_counts_match_the_dose_within_poisson_error(smoke_config, dose):
 
 
 def test_diffraction_squared_are_integer_counts(smoke_config):
-    scan = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e3)[Split.TEST]
+    scan = simulate_study_dose(smoke_config, 1e3)[Split.TEST]
     squared = scan.diffraction.astype(np.float64) ** 2
     np.testing.assert_allclose(squared, np.rint(squared), atol=1e-3)
     assert scan.diffraction.dtype == np.float32 and scan.diffraction.min() >= 0
 
 
 def test_no_test_patch_footprint_overlaps_a_train_one(smoke_config):
-    scans = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e3)
+    scans = simulate_study_dose(smoke_config, 1e3)
     half = smoke_config.scan.patch_size_px // 2
     last_train_row = scans[Split.TRAIN].ycoords.max() + half - 1
     first_test_row = scans[Split.TEST].ycoords.min() - half
@@ -50,11 +51,45 @@ def test_no_test_patch_footprint_overlaps_a_train_one(smoke_config):
 
 
 def test_every_dose_scans_the_same_specimen_and_positions(smoke_config):
-    low = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e3)[Split.TRAIN]
-    high = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e5)[Split.TRAIN]
+    low = simulate_study_dose(smoke_config, 1e3)[Split.TRAIN]
+    high = simulate_study_dose(smoke_config, 1e5)[Split.TRAIN]
     assert np.array_equal(low.obj, high.obj) and np.array_equal(low.probe, high.probe)
     assert np.array_equal(low.ycoords, high.ycoords) and np.array_equal(low.xcoords, high.xcoords)
+    assert low.metadata["scans"] == high.metadata["scans"]
     assert high.counts().sum() > 50 * low.counts().sum()
+
+
+def test_the_file_lists_every_planned_scan_of_its_split(smoke_config):
+    config = smoke_config.model_copy(update={"training": smoke_config.training.model_copy(update={"min_samples": 500})})
+    scans = simulate_study_dose(config, 1e4)
+    train, test = scans[Split.TRAIN].metadata["scans"], scans[Split.TEST].metadata["scans"]
+    assert [entry["name"] for entry in test] == ["dense", "sparse"]
+    for view in ("dense", "sparse"):
+        corpus = [entry for entry in train if entry["view"] == view]
+        assert corpus[0]["name"] == view and corpus[1]["name"] == f"{view}/corpus-1"
+        assert sum(entry["n_positions"] for entry in corpus) >= 500
+        assert sum(entry["n_positions"] for entry in corpus[:-1]) < 500, "no more scans than needed"
+    rows = [(entry["start"], entry["stop"]) for entry in train]
+    assert rows[0][0] == 0 and rows[-1][1] == scans[Split.TRAIN].n_patterns
+    assert all(stop == start for (_, stop), (start, _) in zip(rows, rows[1:])), "scans lie end to end"
+
+
+def test_the_stationary_specimen_has_the_same_statistics_in_both_splits(smoke_config):
+    """Mean, spread and power spectrum of amplitude and phase agree between the train and
+    test halves of the built-in default, unlike the large-feature specimen's."""
+    config = resolve_config("quick")
+    assert config.scan.specimen == "stationary"
+    obj = make_specimen(config.scan, config.seeds).obj
+    half = obj.shape[0] // 2
+    for part in (np.abs(obj), np.angle(obj)):
+        top, bottom = part[:half], part[half:]
+        assert abs(top.mean() - bottom.mean()) < 0.25 * part.std()
+        assert abs(top.std() - bottom.std()) < 0.1 * part.std()
+        power_top = np.abs(np.fft.rfft(top - top.mean(), axis=1)) ** 2
+        power_bottom = np.abs(np.fft.rfft(bottom - bottom.mean(), axis=1)) ** 2
+        bands = np.array_split(np.arange(power_top.shape[1]), 8)
+        ratio = [power_top[:, band].mean() / power_bottom[:, band].mean() for band in bands]
+        assert np.allclose(ratio, 1, atol=0.25), ratio
 
 
 def _user_object(path, **arrays):
@@ -73,7 +108,7 @@ def test_user_object_and_probe_are_used(smoke_config, tmp_path):
     assert specimen.obj.shape == (96, 100) and specimen.obj.dtype == np.complex64
     assert np.array_equal(specimen.probe, probe)
     assert specimen.provenance["object_sha256"] == sha256_file(path)
-    scans = simulate_dose(config, smoke_config.seeds, 1e4)
+    scans = simulate_dose(config, smoke_config.views, 16, smoke_config.seeds, 1e4)
     assert scans[Split.TRAIN].obj.shape == (96, 100)
 
 
@@ -106,7 +141,7 @@ def test_pickled_user_object_is_rejected(smoke_config, tmp_path):
 
 
 def test_written_scan_loads_without_pickle(smoke_config, tmp_path):
-    scan = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e3)[Split.TRAIN]
+    scan = simulate_study_dose(smoke_config, 1e3)[Split.TRAIN]
     path = write_scan(tmp_path / "train.npz", scan)
     with np.load(path, allow_pickle=False) as npz:
         assert set(npz.files) == {
@@ -126,7 +161,7 @@ def test_written_scan_loads_without_pickle(smoke_config, tmp_path):
 def test_counts_do_not_depend_on_the_number_of_threads(smoke_config, monkeypatch):
     import ptystudy.simulate as simulate
 
-    threaded = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e4)[Split.TRAIN]
+    threaded = simulate_study_dose(smoke_config, 1e4)[Split.TRAIN]
     monkeypatch.setattr(simulate.os, "cpu_count", lambda: 1)
-    serial = simulate_dose(smoke_config.scan, smoke_config.seeds, 1e4)[Split.TRAIN]
+    serial = simulate_study_dose(smoke_config, 1e4)[Split.TRAIN]
     assert np.array_equal(threaded.diffraction, serial.diffraction)

@@ -1,4 +1,4 @@
-"""Phase D: overlap formula, spaced selection, feasibility, groups and whole views."""
+"""Phase D: overlap formula, scan layouts, pairing across doses, groups, views and corpora."""
 
 import numpy as np
 import pytest
@@ -6,16 +6,9 @@ import pytest
 from ptystudy.errors import InfeasibleViewError
 from ptystudy.layout import Split
 from ptystudy.plan import check_plan, conditions
-from ptystudy.simulate import simulate_dose
-from ptystudy.views import (
-    build_view,
-    capacity_bound,
-    disc_overlap,
-    make_groups,
-    min_spacing_px,
-    nearest_neighbour_distances,
-    select_spaced,
-)
+from ptystudy.scan_layout import Region, min_spacing_px, nearest_neighbour_distances, scan_positions, split_rows
+from ptystudy.simulate import simulate_study_dose
+from ptystudy.views import build_corpus, build_view, disc_overlap, make_groups
 
 
 def test_disc_overlap_known_answers():
@@ -31,24 +24,24 @@ def test_disc_overlap_known_answers():
 
 def test_min_spacing():
     assert min_spacing_px(0.7, 30.0) == pytest.approx(9.0)
-    with pytest.raises(ValueError, match=r"overlap must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match="overlap must be in"):
         min_spacing_px(1.0, 30.0)
 
 
-def test_selected_positions_are_at_least_the_spacing_apart():
-    rng = np.random.default_rng(0)
-    ys, xs = np.meshgrid(np.arange(0, 60, 2.0), np.arange(0, 80, 2.0), indexing="ij")
-    ys, xs = ys.ravel(), xs.ravel()
-    index = select_spaced(ys, xs, 7.3, rng)
-    distances = nearest_neighbour_distances(ys[index], xs[index])
-    assert distances.min() >= 7.3
-    assert index.size <= capacity_bound(float(np.ptp(ys)), float(np.ptp(xs)), 7.3)
-    # greedy saturation: every rejected candidate has a kept position closer than S
-    kept = np.column_stack([ys[index], xs[index]])
-    for i in np.setdiff1d(np.arange(ys.size), index)[::37]:
-        assert np.hypot(*(kept - [ys[i], xs[i]]).T).min() < 7.3
-    again = select_spaced(ys, xs, 7.3, np.random.default_rng(0))
-    assert np.array_equal(index, again)
+@pytest.mark.parametrize("step", [4.4, 8.7, 11.6, 23.3])
+def test_a_scan_is_an_integer_lattice_whose_mean_spacing_is_the_step(step):
+    """Mean nearest-neighbour spacing within 10 % of S (here: 3 %), even at a few-pixel step
+    where rounding to whole pixels pulls neighbours together; inside the region; seeded."""
+    region = Region(16, 80, 16, 176)
+    ys, xs = scan_positions(region, step, [456, 1])
+    assert np.array_equal(ys, np.rint(ys)) and np.array_equal(xs, np.rint(xs))
+    assert ys.min() >= 16 and ys.max() <= 80 and xs.min() >= 16 and xs.max() <= 176
+    spacing = nearest_neighbour_distances(ys, xs).mean()
+    assert spacing == pytest.approx(step, rel=0.03)
+    again = scan_positions(region, step, [456, 1])
+    other = scan_positions(region, step, [456, 2])
+    assert np.array_equal(again[0], ys) and np.array_equal(again[1], xs)
+    assert not (other[0].size == ys.size and np.array_equal(other[0], ys))
 
 
 def test_groups_are_seed_plus_distinct_nearest_neighbours():
@@ -65,38 +58,76 @@ def test_groups_are_seed_plus_distinct_nearest_neighbours():
         make_groups(ys[:5], xs[:5], neighbours=7, group_size=4, rng=rng)
 
 
-@pytest.fixture
-def train_scan(smoke_config):
-    return simulate_dose(smoke_config.scan, smoke_config.seeds, 1e4)[Split.TRAIN]
+@pytest.fixture(scope="module")
+def smoke_scans():
+    from ptystudy.config import resolve_config
+
+    config = resolve_config("smoke", overrides={"training.min_samples": 400})
+    return config, {dose: simulate_study_dose(config, dose) for dose in (1e3, 1e5)}
 
 
-def test_dense_views_overlap_more_than_sparse(smoke_config, train_scan):
-    results = {
-        name: build_view(train_scan, name=name, overlap=f, config=smoke_config.views, seeds=smoke_config.seeds)
-        for name, f in smoke_config.views.overlaps.items()
+def _views(config, scans, split):
+    return {
+        name: build_view(scans[split], name=name, overlap=f, config=config.views, seeds=config.seeds)
+        for name, f in config.views.overlaps.items()
     }
-    dense, sparse = results["dense"], results["sparse"]
-    assert dense.summary["measured_overlap"] > sparse.summary["measured_overlap"]
-    assert dense.scan.n_patterns > sparse.scan.n_patterns >= smoke_config.views.min_positions
-    for result in results.values():
-        assert result.nn_distances_px.min() >= result.summary["min_spacing_px"]
-        view = result.scan
-        np.testing.assert_array_equal(
-            view.diffraction, train_scan.diffraction[np.searchsorted(train_scan.scan_index, view.scan_index)]
-        )
-        assert view.groups.shape == (view.n_patterns, 4)
-        assert view.metadata["n_patterns"] == view.n_patterns
 
 
-def test_infeasible_view_fails_with_the_numbers(smoke_config, train_scan):
-    views = smoke_config.views.model_copy(update={"min_positions": 500})
-    with pytest.raises(InfeasibleViewError, match=r"holds at most \d+ positions .* fewer than min_positions = 500"):
-        build_view(train_scan, name="dense", overlap=0.7, config=views, seeds=smoke_config.seeds)
+def test_dense_views_overlap_more_than_sparse_and_as_much_as_f_promises(smoke_scans):
+    config, scans = smoke_scans
+    for split in Split:
+        results = _views(config, scans[1e3], split)
+        dense, sparse = results["dense"], results["sparse"]
+        assert dense.summary["measured_overlap"] > sparse.summary["measured_overlap"]
+        assert dense.scan.n_patterns > sparse.scan.n_patterns >= config.views.min_positions
+        for result in results.values():
+            summary = result.summary
+            assert summary["mean_spacing_over_step"] == pytest.approx(1.0, abs=0.1)
+            assert summary["measured_overlap"] == pytest.approx(summary["overlap_at_step"], abs=0.05)
+            view = result.scan
+            assert view.groups.shape == (view.n_patterns, 4)
+            assert view.metadata["n_patterns"] == view.n_patterns
+
+
+def test_a_view_has_the_same_positions_and_groups_at_every_dose(smoke_scans):
+    """Paired design: only the photon noise differs between the doses of a view."""
+    config, scans = smoke_scans
+    for split in Split:
+        low, high = _views(config, scans[1e3], split), _views(config, scans[1e5], split)
+        for name in config.views.overlaps:
+            a, b = low[name].scan, high[name].scan
+            assert np.array_equal(a.ycoords, b.ycoords) and np.array_equal(a.xcoords, b.xcoords)
+            assert np.array_equal(a.groups, b.groups)
+            assert b.counts().sum() > 50 * a.counts().sum()
+
+
+def test_the_corpus_starts_with_the_view_and_never_touches_the_test_region(smoke_scans):
+    config, scans = smoke_scans
+    train = scans[1e4 if 1e4 in scans else 1e3][Split.TRAIN]
+    size = config.scan.patch_size_px
+    cut_row, _, _ = split_rows(config.scan.object_shape_px[0], size, config.scan.train_fraction)
+    for name, f in config.views.overlaps.items():
+        view = build_view(train, name=name, overlap=f, config=config.views, seeds=config.seeds).scan
+        corpus = build_corpus(train, name=name, config=config.views, seeds=config.seeds)
+        assert corpus.n_patterns >= 400
+        n = view.n_patterns
+        assert np.array_equal(corpus.diffraction[:n], view.diffraction)
+        assert np.array_equal(corpus.ycoords[:n], view.ycoords) and np.array_equal(corpus.groups[:n], view.groups)
+        # every pixel of every corpus patch lies above the cut; every test patch below it
+        assert corpus.ycoords.max() + size - size // 2 <= cut_row
+        starts = np.cumsum([0] + [scan["n_positions"] for scan in corpus.metadata["corpus_scans"]])
+        scan_of = np.searchsorted(starts, np.arange(corpus.n_patterns), side="right") - 1
+        assert np.all(scan_of[corpus.groups] == scan_of[corpus.groups[:, :1]]), "groups stay inside one scan"
+    test = scans[1e3][Split.TEST]
+    assert test.ycoords.min() - size // 2 >= cut_row
+    with pytest.raises(Exception, match="train split"):
+        build_corpus(test, name="dense", config=config.views, seeds=config.seeds)
 
 
 def test_plan_check_fails_before_any_work(smoke_config):
     assert len(conditions(smoke_config)) == 12
-    assert check_plan(smoke_config) > 0
+    diameter, plans = check_plan(smoke_config)
+    assert diameter > 0 and {scan.name for scan in plans[Split.TEST]} == {"dense", "sparse"}
     tight = smoke_config.model_copy(
         update={
             "views": smoke_config.views.model_copy(
@@ -105,6 +136,11 @@ def test_plan_check_fails_before_any_work(smoke_config):
         }
     )
     with pytest.raises(
-        InfeasibleViewError, match=r"view sparse \(train\): a 32 x 96 px region .* at most \d+ positions"
+        InfeasibleViewError, match=r"view sparse \(train\): a scan with step 1\d\.\d px holds \d+ positions in the 33 x 97"
     ):
         check_plan(tight)
+    greedy = smoke_config.model_copy(
+        update={"training": smoke_config.training.model_copy(update={"min_samples": 10_000_000})}
+    )
+    with pytest.raises(InfeasibleViewError, match="training corpus needs 10000000 samples"):
+        check_plan(greedy)

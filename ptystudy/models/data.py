@@ -78,6 +78,9 @@ def network_data(view: Scan, arm: Arm, scale: float) -> NetworkData:
 
 
 def truth_patches(view: Scan) -> tuple[np.ndarray, np.ndarray]:
-    """Ground-truth object amplitude and phase (n, N, N, 1) float32, cut at the true positions."""
-    patches = physics.extract_patches(view.obj, view.ycoords, view.xcoords, view.patch_size)
-    return np.abs(patches)[..., None].astype(np.float32), np.angle(patches)[..., None].astype(np.float32)
+    """Ground-truth object amplitude and phase (n, N/2, N/2, 1) float32: the central N/2
+    square of each patch (the region every network predicts), cut at the true positions."""
+    size = view.patch_size
+    patches = physics.extract_patches(view.obj, view.ycoords, view.xcoords, size)
+    centre = patches[:, size // 4 : size - size // 4, size // 4 : size - size // 4]
+    return np.abs(centre)[..., None].astype(np.float32), np.angle(centre)[..., None].astype(np.float32)

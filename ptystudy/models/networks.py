@@ -25,8 +25,6 @@ class ModelSpec(BaseModel):
     filters_base: int = Field(ge=4)
     group_size: int = Field(ge=1)
     """Channels C: group members for gs2, 1 otherwise."""
-    padding_px: int = Field(ge=0)
-    """Merge canvas padding, pixels (gs2 only); bounds the member offsets."""
     input_scale: float = Field(gt=0)
     """Network input = sqrt(counts) / input_scale."""
 
@@ -102,7 +100,7 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray, *, seed: int = 0) -> keras.Mo
     if spec.arm is Arm.PINN:
         offsets = keras.Input((channels, 2), name="offsets")
         inputs["offsets"] = offsets
-        real, imag = GroupMerge(size, channels, spec.padding_px, name="group_merge")((real, imag, offsets))
+        real, imag = GroupMerge(size, channels, name="group_merge")((real, imag, offsets))
     forward = FarFieldCounts(size, name="counts")
     counts = forward((real, imag))
     forward.set_probe(probe)
@@ -110,14 +108,22 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray, *, seed: int = 0) -> keras.Mo
 
 
 def build_supervised(spec: ModelSpec, *, seed: int = 0) -> keras.Model:
-    """PtychoNN-style baseline: diffraction (N, N, 1) -> amplitude and phase (N, N, 1); ``seed``
-    seeds the initial weights."""
+    """PtychoNN-style baseline: diffraction (N, N, 1) -> amplitude and phase of the central
+    (N/2, N/2) region, the region the PtychoPINN arms predict (beyond it the probe is weak
+    and the object is barely constrained by the pattern); ``seed`` seeds the initial weights.
+
+    Same encoder and decoders as the PINN, same output activations (amplitude: sigmoid,
+    phase: pi tanh), trained on ground-truth patches instead of the diffraction likelihood.
+    """
     if spec.arm is not Arm.SUPERVISED:
         raise ValueError(f"build_supervised builds the supervised arm, got {spec.arm}")
     size = spec.patch_size
     diffraction = keras.Input((size, size, 1), name="diffraction")
     init = _Initializers(seed)
     code = _encoder(diffraction, spec.filters_base, init)
-    amplitude = _conv(init, 1, name="amplitude")(_decoder(code, spec.filters_base, 3, "amplitude_decoder", init))
-    phase = _conv(init, 1, name="phase")(_decoder(code, spec.filters_base, 3, "phase_decoder", init))
+    amplitude = _conv(init, 1, activation="sigmoid", name="amplitude")(
+        _decoder(code, spec.filters_base, 2, "amplitude_decoder", init)
+    )
+    phase_raw = _conv(init, 1, name="phase_raw")(_decoder(code, spec.filters_base, 2, "phase_decoder", init))
+    phase = ScaledTanh(name="phase")(phase_raw)
     return keras.Model({"diffraction": diffraction}, {"amplitude": amplitude, "phase": phase}, name="supervised")

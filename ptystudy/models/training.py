@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -52,7 +53,6 @@ def make_spec(view: Scan, arm: Arm, config: TrainingConfig) -> ModelSpec:
         patch_size=size,
         filters_base=config.filters_base,
         group_size=channels,
-        padding_px=size if arm is Arm.PINN else 0,
         input_scale=input_scale(view.diffraction),
     )
 
@@ -78,13 +78,88 @@ def _losses(arm: Arm) -> dict[str, keras.losses.Loss]:
     return {"counts": PoissonNLL()}
 
 
-def split_samples(n: int, *, validation_fraction: float, max_samples: int | None, rng: np.random.Generator):
-    """Seeded (train, validation) sample indices, after capping at ``max_samples``."""
-    order = rng.permutation(n)[: max_samples or n]
-    n_validation = max(1, int(round(validation_fraction * order.size)))
-    if order.size - n_validation < 2:
-        raise TrainingError(f"too few samples to train: {order.size} (need at least 3)")
-    return np.sort(order[n_validation:]), np.sort(order[:n_validation])
+def split_samples(
+    xcoords: np.ndarray, members: np.ndarray, *, validation_fraction: float, guard_px: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """(train, validation) sample indices, each sorted: validation is a held-out strip of the
+    training region, so that early stopping sees how the network does on object it never
+    trained on (samples of the same pixels would reward memorising the region).
+
+    The strip holds the samples whose members all lie right of the column ``cut``, chosen
+    so that about ``validation_fraction`` of the samples do; training keeps
+    the samples whose members all lie at least ``guard_px`` left of it (N/2: no predicted
+    pixel and hardly any lit pixel is shared with the strip); samples in between are unused.
+
+    xcoords : (n,) patch-centre columns of the corpus, px. members : (s, C) int indices
+    into them, the seed first.
+    """
+    columns = xcoords[members]
+    cut = float(np.quantile(columns.min(axis=1), 1 - validation_fraction))
+    validation = np.flatnonzero(columns.min(axis=1) >= cut)
+    train = np.flatnonzero(columns.max(axis=1) <= cut - guard_px)
+    if train.size < 2 or validation.size < 1:
+        raise TrainingError(
+            f"too few samples to train: {train.size} for training and {validation.size} for validation "
+            f"of {members.shape[0]} (need at least 2 and 1)"
+        )
+    return train, validation
+
+
+class Convergence(keras.callbacks.Callback):
+    """Learning-rate schedule and early stopping on the validation loss, with a relative tolerance.
+
+    An epoch improves when its validation loss is below ``(1 - min_improvement)`` times
+    the best so far (the losses are non-negative: a deviance, or MAE). After
+    ``plateau_patience`` epochs without improvement the learning rate is halved; after
+    ``stop_patience`` training stops and the best epoch's weights are restored. Records
+    the learning rate of each epoch, the best epoch and why training stopped.
+    """
+
+    def __init__(self, *, min_improvement: float, plateau_patience: int, stop_patience: int, max_epochs: int):
+        super().__init__()
+        self.min_improvement = min_improvement
+        self.plateau_patience = plateau_patience
+        self.stop_patience = stop_patience
+        self.max_epochs = max_epochs
+        self.best = float("inf")
+        self.best_epoch = 0
+        self.best_weights: list[np.ndarray] | None = None
+        self.since_best = 0
+        self.since_lr_change = 0
+        self.learning_rates: list[float] = []
+        self.stop_reason = f"epoch cap ({max_epochs}) reached before the validation loss converged"
+
+    def on_epoch_end(self, epoch, logs=None):
+        loss = float((logs or {})["val_loss"])
+        self.learning_rates.append(float(keras.ops.convert_to_numpy(self.model.optimizer.learning_rate)))
+        if not np.isfinite(loss):
+            self.stop_reason = f"validation loss not finite at epoch {epoch + 1}"
+            self.model.stop_training = True
+            return
+        if loss < self.best * (1 - self.min_improvement) or self.best_weights is None:
+            self.best, self.best_epoch = loss, epoch + 1
+            self.best_weights = self.model.get_weights()
+            self.since_best = self.since_lr_change = 0
+            return
+        if loss < self.best:  # a small gain: keep the better weights, still count towards the plateau
+            self.best, self.best_epoch = loss, epoch + 1
+            self.best_weights = self.model.get_weights()
+        self.since_best += 1
+        self.since_lr_change += 1
+        if self.since_best >= self.stop_patience:
+            self.stop_reason = (
+                f"converged: validation loss improved by less than {self.min_improvement:g} (relative) "
+                f"for {self.stop_patience} epochs"
+            )
+            self.model.stop_training = True
+        elif self.since_lr_change >= self.plateau_patience:
+            optimizer = self.model.optimizer
+            optimizer.learning_rate.assign(float(keras.ops.convert_to_numpy(optimizer.learning_rate)) / 2)
+            self.since_lr_change = 0
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None:
+            self.model.set_weights(self.best_weights)
 
 
 class _ProgressLog(keras.callbacks.Callback):
@@ -104,11 +179,22 @@ class _ProgressLog(keras.callbacks.Callback):
         )
 
 
-def train_network(view: Scan, arm: Arm, config: TrainingConfig, *, seed: int, label: str = "") -> TrainedNetwork:
-    """Train ``arm`` on a view's train split.
+def train_network(
+    corpus: Scan,
+    arm: Arm,
+    config: TrainingConfig,
+    *,
+    seed: int,
+    label: str = "",
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+) -> TrainedNetwork:
+    """Train ``arm`` on a view's training corpus until the validation loss converges.
 
     Seeds Keras (and through it TF, numpy's global and Python's generators) with ``seed``
-    when training starts; the train/validation split is drawn from its own Generator.
+    when training starts. Samples are gs2 groups for ``pinn``, patterns otherwise; a strip
+    of the corpus's region is held out for validation (``split_samples``).
+
+    ``callbacks`` run after the study's own at every epoch (e.g. to score along the way).
 
     Raises
     ------
@@ -116,32 +202,30 @@ def train_network(view: Scan, arm: Arm, config: TrainingConfig, *, seed: int, la
         If the loss becomes NaN or the trained network's output is constant.
     """
     keras.utils.set_random_seed(seed)
-    spec = make_spec(view, arm, config)
-    data = network_data(view, arm, spec.input_scale)
+    spec = make_spec(corpus, arm, config)
+    data = network_data(corpus, arm, spec.input_scale)
     train, validation = split_samples(
-        data.n_samples,
-        validation_fraction=config.validation_fraction,
-        max_samples=config.max_samples,
-        rng=np.random.default_rng(seed),
+        corpus.xcoords, data.members, validation_fraction=config.validation_fraction, guard_px=corpus.patch_size / 2
     )
-    model = build_network(spec, view, seed=seed)
+    model = build_network(spec, corpus, seed=seed)
     model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=_losses(arm))
-    targets = _targets(spec, view, data)
+    targets = _targets(spec, corpus, data)
+    convergence = Convergence(
+        min_improvement=config.min_improvement,
+        plateau_patience=config.plateau_patience,
+        stop_patience=config.stop_patience,
+        max_epochs=config.max_epochs,
+    )
     started = time.perf_counter()
     fit = model.fit(
         data.inputs(train),
         {key: value[train] for key, value in targets.items()},
         validation_data=(data.inputs(validation), {key: value[validation] for key, value in targets.items()}),
-        epochs=config.epochs,
+        epochs=config.max_epochs,
         batch_size=config.batch_size,
         shuffle=True,
         verbose=0,
-        callbacks=[
-            keras.callbacks.ReduceLROnPlateau(monitor="val_loss", factor=0.5, patience=config.plateau_patience),
-            keras.callbacks.EarlyStopping(monitor="val_loss", patience=config.stop_patience, restore_best_weights=True),
-            keras.callbacks.TerminateOnNaN(),
-            _ProgressLog(label or str(arm), config.epochs),
-        ],
+        callbacks=[convergence, _ProgressLog(label or str(arm), config.max_epochs), *callbacks],
     )
     seconds = time.perf_counter() - started
     losses = [float(v) for v in fit.history["loss"]]
@@ -153,12 +237,16 @@ def train_network(view: Scan, arm: Arm, config: TrainingConfig, *, seed: int, la
         "arm": str(arm),
         "loss": losses,
         "val_loss": validation_losses,
-        "learning_rate": [float(v) for v in fit.history.get("learning_rate", [])],
+        "learning_rate": convergence.learning_rates,
         "epochs_run": len(losses),
-        "best_epoch": int(np.argmin(validation_losses)) + 1,
+        "max_epochs": config.max_epochs,
+        "best_epoch": convergence.best_epoch,
+        "stop_reason": convergence.stop_reason,
         "n_samples": int(data.n_samples),
         "n_train": int(train.size),
         "n_validation": int(validation.size),
+        "n_unused": int(data.n_samples - train.size - validation.size),
+        "corpus_scans": corpus.metadata.get("corpus_scans"),
         "samples_per_group": spec.group_size,
         "batch_size": config.batch_size,
         "seconds": seconds,
