@@ -38,7 +38,7 @@ from ptystudy.models.networks import ModelSpec  # noqa: E402
 from ptystudy.models.training import make_spec, train_network  # noqa: E402
 from ptystudy.ptychi_adapter import LsqmlSettings  # noqa: E402
 from ptystudy.report import ARM_COLOURS, arm_title, save_figure  # noqa: E402
-from ptystudy.simulate import simulate_dose  # noqa: E402
+from ptystudy.simulate import simulate_study_dose  # noqa: E402
 from ptystudy.stitch import coverage_mask  # noqa: E402
 from ptystudy.views import build_corpus, build_view  # noqa: E402
 
@@ -86,15 +86,7 @@ def train_and_score(config: StudyConfig, corpus: Scan, views: dict[Split, Scan],
 def lsqml_scores(config: StudyConfig, views: dict[Split, Scan]) -> dict[str, float]:
     """LSQML on each split's view, scored the same way (the reference the networks chase)."""
     worker = LsqmlWorker()
-    settings = LsqmlSettings(
-        max_epochs=config.lsqml.max_epochs,
-        tolerance=config.lsqml.tolerance,
-        check_every=config.lsqml.check_every,
-        batches_per_epoch=config.lsqml.batches_per_epoch,
-        momentum=config.lsqml.momentum,
-        device="cpu",
-        seed=1,
-    )
+    settings = LsqmlSettings.of(config.lsqml, seed=1, device="cpu")
     scores = {}
     try:
         with tempfile.TemporaryDirectory() as folder:
@@ -146,20 +138,26 @@ def main() -> None:
     parser.add_argument("--arms", nargs="+", default=[str(arm) for arm in Arm if arm.is_network])
     parser.add_argument("--figure", default="benchmarks/learning.png")
     args = parser.parse_args()
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores; profile {args.profile}, dose {args.dose:g}, "
-          f"view {args.view}, epoch cap {args.max_epochs}")
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores; profile {args.profile}, dose {args.dose:g}, "
+        f"view {args.view}, epoch cap {args.max_epochs}"
+    )
     curves: dict[tuple[int, str], list[dict[str, float]]] = {}
     reference: dict[str, float] = {}
-    header = f"{'samples':>8} {'arm':<11}{'epoch':>6}{'test phase':>12}{'test amp':>10}{'train phase':>13}{'train amp':>11}"
+    header = (
+        f"{'samples':>8} {'arm':<11}{'epoch':>6}{'test phase':>12}{'test amp':>10}{'train phase':>13}{'train amp':>11}"
+    )
     for samples in args.samples:
         config = resolve_config(
             args.profile,
             overrides={"training.min_samples": samples, "training.max_epochs": args.max_epochs},
         )
-        scans = simulate_dose(config.scan, config.views, samples, config.seeds, args.dose)
+        scans = simulate_study_dose(config, args.dose)
         overlap = config.views.overlaps[args.view]
         views = {
-            split: build_view(scans[split], name=args.view, overlap=overlap, config=config.views, seeds=config.seeds).scan
+            split: build_view(
+                scans[split], name=args.view, overlap=overlap, config=config.views, seeds=config.seeds
+            ).scan
             for split in Split
         }
         corpus = build_corpus(scans[Split.TRAIN], name=args.view, config=config.views, seeds=config.seeds)

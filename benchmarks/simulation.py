@@ -19,7 +19,7 @@ import scipy.fft
 
 from ptystudy import physics
 from ptystudy.config import resolve_config
-from ptystudy.simulate import make_specimen, plan_specimen_scans, simulate_study_dose
+from ptystudy.simulate import ScanPlanConfig, make_specimen, plan_specimen_scans, simulate_study_dose
 
 
 def best_seconds(run, repeats: int) -> float:
@@ -39,7 +39,7 @@ def main() -> None:
     args = parser.parse_args()
     config = resolve_config(args.profile)
     specimen = make_specimen(config.scan, config.seeds)
-    plans = plan_specimen_scans(specimen, config.scan, config.views, config.training.min_samples, config.seeds)
+    plans = plan_specimen_scans(specimen, config.scan, ScanPlanConfig.of(config), config.seeds)
     ycoords = np.concatenate([scan.ycoords for scans in plans.values() for scan in scans])
     xcoords = np.concatenate([scan.xcoords for scans in plans.values() for scan in scans])
     size = config.scan.patch_size_px

@@ -44,6 +44,7 @@ from ptystudy.plan import Condition, check_plan, conditions  # noqa: E402
 from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
 from ptystudy.seeds import derived_seed  # noqa: E402
+from ptystudy.simulate import ScanPlanConfig  # noqa: E402
 from ptystudy.summary import (  # noqa: E402
     StudyLedger,
     convergence_markdown,
@@ -142,8 +143,7 @@ def run_simulation(run: StudyRun) -> dict[tuple[float, str], ScanRecord]:
     futures = {
         float(dose): simulate.submit(
             config.scan.model_copy(update={"doses": (float(dose),)}),
-            config.views,
-            config.training.min_samples,
+            ScanPlanConfig.of(config),
             config.seeds,
             float(dose),
             run.run_dir,

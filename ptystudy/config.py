@@ -149,7 +149,7 @@ class TrainingConfig(_Frozen):
     validation_fraction: float = Field(0.1, ge=0.05, le=0.5)
     """Share of the corpus held out for validation: a strip of the training region, apart
     from the samples trained on by a guard band of N/2."""
-    min_improvement: float = Field(2e-3, ge=0, le=0.5)
+    min_improvement: float = Field(5e-3, ge=0, le=0.5)
     """A validation loss counts as an improvement when it beats the best by this fraction of it."""
     plateau_patience: int = Field(3, ge=1, le=100)
     """Epochs without improvement before the learning rate is halved."""

@@ -19,6 +19,8 @@ Conventions
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import scipy.fft
 from scipy import ndimage
@@ -191,12 +193,7 @@ def make_object(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
     -------
     (H, W) complex64; amplitude in [0.3, 1.0], phase in [-pi/2, pi/2] radians.
     """
-    height, width = shape
-    if height < 16 or width < 16:
-        raise ValueError(f"object shape must be at least 16x16, got {shape}")
-    amplitude = 0.3 + 0.7 * _texture(shape, rng)
-    phase = np.pi * (_texture(shape, rng) - 0.5)
-    return (amplitude * np.exp(1j * phase)).astype(np.complex64)
+    return _specimen(shape, lambda: _texture(shape, rng))
 
 
 STATIONARY_SMALLEST_PX = 1.0
@@ -238,12 +235,17 @@ def make_stationary_object(shape: tuple[int, int], largest_px: float, rng: np.ra
     -------
     (H, W) complex64; amplitude in [0.3, 1.0], phase in [-pi/2, pi/2] radians.
     """
-    height, width = shape
-    if height < 16 or width < 16:
-        raise ValueError(f"object shape must be at least 16x16, got {shape}")
     scales = stationary_scales_px(largest_px)
-    amplitude = 0.3 + 0.7 * _stationary_field(shape, scales, rng)
-    phase = np.pi * (_stationary_field(shape, scales, rng) - 0.5)
+    return _specimen(shape, lambda: _stationary_field(shape, scales, rng))
+
+
+def _specimen(shape: tuple[int, int], field: Callable[[], np.ndarray]) -> np.ndarray:
+    """(H, W) complex64 from two draws of a [0, 1] ``field``: amplitude 0.3 + 0.7 x the first,
+    phase pi (x - 1/2) of the second."""
+    if shape[0] < 16 or shape[1] < 16:
+        raise ValueError(f"object shape must be at least 16x16, got {shape}")
+    amplitude = 0.3 + 0.7 * field()
+    phase = np.pi * (field() - 0.5)
     return (amplitude * np.exp(1j * phase)).astype(np.complex64)
 
 

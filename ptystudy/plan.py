@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ptystudy.config import StudyConfig
 from ptystudy.layout import Split, dose_text
 from ptystudy.scan_layout import PlannedScan
-from ptystudy.simulate import make_specimen, plan_specimen_scans
+from ptystudy.simulate import ScanPlanConfig, make_specimen, plan_specimen_scans
 
 
 @dataclass(frozen=True, order=True)
@@ -47,5 +47,5 @@ def check_plan(config: StudyConfig) -> tuple[float, dict[Split, list[PlannedScan
         If the user's object file is broken.
     """
     specimen = make_specimen(config.scan, config.seeds)
-    plans = plan_specimen_scans(specimen, config.scan, config.views, config.training.min_samples, config.seeds)
+    plans = plan_specimen_scans(specimen, config.scan, ScanPlanConfig.of(config), config.seeds)
     return specimen.probe_diameter_px, plans

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from ptystudy.config import LsqmlConfig
 from ptystudy.contract import Scan
 
 
@@ -36,6 +37,19 @@ class LsqmlSettings:
     device: str
     """``auto`` (the GPU when torch sees one), ``cpu`` or ``gpu``."""
     seed: int
+
+    @classmethod
+    def of(cls, config: LsqmlConfig, *, seed: int, device: str | None = None) -> LsqmlSettings:
+        """The settings of the study's LSQML configuration; ``device`` overrides its device."""
+        return cls(
+            max_epochs=config.max_epochs,
+            tolerance=config.tolerance,
+            check_every=config.check_every,
+            batches_per_epoch=config.batches_per_epoch,
+            momentum=config.momentum,
+            device=device or config.device,
+            seed=seed,
+        )
 
 
 def buffer_origin(shape: tuple[int, int]) -> np.ndarray:

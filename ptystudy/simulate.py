@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict
 
 from ptystudy import physics
-from ptystudy.config import ScanConfig, Seeds, SpecimenKind, StudyConfig, ViewConfig
+from ptystudy.config import ScanConfig, Seeds, SpecimenKind, StudyConfig
 from ptystudy.contract import SCHEMA_VERSION, Scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
@@ -134,17 +135,37 @@ def _complex_array(path: Path, key: str, array: np.ndarray, *, ndim: int) -> np.
     return array.astype(np.complex64)
 
 
+class ScanPlanConfig(BaseModel):
+    """What decides where the study scans, besides the specimen: the views' overlaps, the
+    fewest positions a view may hold and the size of the training corpora. (The group
+    settings are phase D's, so changing them does not re-simulate.)"""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    overlaps: dict[str, float]
+    min_positions: int
+    min_samples: int
+
+    @classmethod
+    def of(cls, config: StudyConfig) -> ScanPlanConfig:
+        return cls(
+            overlaps=config.views.overlaps,
+            min_positions=config.views.min_positions,
+            min_samples=config.training.min_samples,
+        )
+
+
 def plan_specimen_scans(
-    specimen: Specimen, config: ScanConfig, views: ViewConfig, min_samples: int, seeds: Seeds
+    specimen: Specimen, config: ScanConfig, plan: ScanPlanConfig, seeds: Seeds
 ) -> dict[Split, list[PlannedScan]]:
     """Every scan of the study on ``specimen``, per split (``scan_layout.plan_scans``)."""
     regions = split_regions(specimen.obj.shape, config.patch_size_px, config.train_fraction)
     return plan_scans(
         regions,
-        views.overlaps,
+        plan.overlaps,
         diameter_px=specimen.probe_diameter_px,
-        min_positions=views.min_positions,
-        min_samples=min_samples,
+        min_positions=plan.min_positions,
+        min_samples=plan.min_samples,
         seed=seeds.subsampling,
     )
 
@@ -199,9 +220,7 @@ def _map_chunks(fill: Callable[[slice], None], n: int) -> None:
             future.result()
 
 
-def simulate_dose(
-    config: ScanConfig, views: ViewConfig, min_samples: int, seeds: Seeds, dose: float
-) -> dict[Split, Scan]:
+def simulate_dose(config: ScanConfig, plan: ScanPlanConfig, seeds: Seeds, dose: float) -> dict[Split, Scan]:
     """Simulate every planned scan at ``dose`` photons per pattern, one file's worth per split.
 
     Each split's ``Scan`` holds its planned scans one after another; the metadata's
@@ -218,7 +237,7 @@ def simulate_dose(
     """
     specimen = make_specimen(config, seeds)
     size = config.patch_size_px
-    plans = plan_specimen_scans(specimen, config, views, min_samples, seeds)
+    plans = plan_specimen_scans(specimen, config, plan, seeds)
     planned = [scan for split in Split for scan in plans[split]]
     ycoords = np.concatenate([scan.ycoords for scan in planned])
     xcoords = np.concatenate([scan.xcoords for scan in planned])
@@ -273,5 +292,5 @@ def simulate_dose(
 
 
 def simulate_study_dose(config: StudyConfig, dose: float) -> dict[Split, Scan]:
-    """``simulate_dose`` with the scan, view, corpus-size and seed settings of ``config``."""
-    return simulate_dose(config.scan, config.views, config.training.min_samples, config.seeds, dose)
+    """``simulate_dose`` with the scan, scan-plan and seed settings of ``config``."""
+    return simulate_dose(config.scan, ScanPlanConfig.of(config), config.seeds, dose)

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptystudy.plan import Condition
 from ptystudy.layout import dose_text
+from ptystudy.plan import Condition
 from ptystudy.records import ModelRecord, ReconRecord, ViewRecord
 
 

@@ -58,15 +58,7 @@ def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: 
     """LSQML on every pattern of one view; write ``recon/.../lsqml.npz`` and its cost figure."""
     path = view.file.verified()
     scan = load_scan(path, require_groups=True)
-    settings = LsqmlSettings(
-        max_epochs=lsqml.max_epochs,
-        tolerance=lsqml.tolerance,
-        check_every=lsqml.check_every,
-        batches_per_epoch=lsqml.batches_per_epoch,
-        momentum=lsqml.momentum,
-        device=lsqml.device,
-        seed=seed,
-    )
+    settings = LsqmlSettings.of(lsqml, seed=seed)
     worker = lsqml_worker()
     result = worker.run(path, settings, timeout_s=lsqml.timeout_seconds)
     if result.n_patterns != scan.n_patterns:

@@ -7,11 +7,11 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
-from ptystudy.config import ScanConfig, Seeds, ViewConfig
+from ptystudy.config import ScanConfig, Seeds
 from ptystudy.contract import write_scan
 from ptystudy.layout import RunLayout
 from ptystudy.records import FileRecord, ScanRecord
-from ptystudy.simulate import simulate_dose
+from ptystudy.simulate import ScanPlanConfig, simulate_dose
 from tasks._prefect import phase_task
 
 
@@ -28,8 +28,7 @@ from tasks._prefect import phase_task
 )
 def simulate_scan(
     scan_config: ScanConfig,
-    view_config: ViewConfig,
-    min_samples: int,
+    plan: ScanPlanConfig,
     seeds: Seeds,
     dose: float,
     run_dir: str,
@@ -44,7 +43,7 @@ def simulate_scan(
     started = time.perf_counter()
     layout = RunLayout(Path(run_dir))
     records = []
-    for split, scan in simulate_dose(scan_config, view_config, min_samples, seeds, dose).items():
+    for split, scan in simulate_dose(scan_config, plan, seeds, dose).items():
         path = write_scan(layout.scan(dose, split), scan)
         records.append(
             ScanRecord(

@@ -95,9 +95,7 @@ def _relative_error(estimate, truth, mask):
 def test_lsqml_lowers_the_error_and_uses_every_pattern(view_file, worker):
     path, view = view_file
     numpy_state = np.random.get_state()[1].copy()
-    result = worker.run(
-        path, _settings(20, batches=6, device="auto", seed=1), timeout_s=600
-    )
+    result = worker.run(path, _settings(20, batches=6, device="auto", seed=1), timeout_s=600)
     assert result.stop_reason.startswith("epoch cap (20) reached before")
     assert result.n_patterns == view.n_patterns
     assert result.epochs == 20 and len(result.cost_per_epoch) == 20 and result.device == "cpu"
@@ -147,9 +145,7 @@ def test_a_hung_run_is_killed_and_the_next_one_succeeds(view_file, worker):
     with pytest.raises(TransientError, match="did not finish within 2 s; worker killed"):
         worker.run(path, slow, timeout_s=2)
     assert worker.pid is None
-    result = worker.run(
-        path, _settings(1, batches=8, device="cpu", seed=1), timeout_s=600
-    )
+    result = worker.run(path, _settings(1, batches=8, device="cpu", seed=1), timeout_s=600)
     assert result.n_patterns == view.n_patterns and worker.pid != first_pid
 
 
@@ -193,9 +189,7 @@ def test_a_killed_worker_is_a_transient_failure(view_file, worker):
     slow = _settings(5000, batches=8, device="cpu", seed=1)
     with pytest.raises(TransientError, match=r"the LSQML worker died \(exit code -9\)"):
         worker.run(path, slow, timeout_s=600)
-    result = worker.run(
-        path, _settings(1, batches=8, device="cpu", seed=1), timeout_s=600
-    )
+    result = worker.run(path, _settings(1, batches=8, device="cpu", seed=1), timeout_s=600)
     assert result.n_patterns == view.n_patterns
 
 

@@ -21,6 +21,7 @@ from ptystudy.files import TEMPORARY_PREFIX, sha256_file
 from ptystudy.layout import RunLayout
 from ptystudy.recon import load_recon
 from ptystudy.rundir import RunDirectoryError, RunLock
+from ptystudy.simulate import ScanPlanConfig
 from tasks._prefect import for_run, phase_task
 
 pytestmark = pytest.mark.integration
@@ -155,7 +156,7 @@ def test_an_output_directory_that_is_not_writable_is_a_clear_error(tmp_path):
 
 def test_two_studies_in_different_directories_run_at_once(concurrent_pair):
     first, second = (_results(out) for out in concurrent_pair)
-    assert first["hashes"] == second["hashes"] and len(first["hashes"]) == 2 + 4
+    assert first["hashes"] == second["hashes"] and len(first["hashes"]) == 2 + 4 + 2  # scans, views, corpora
     pd.testing.assert_frame_equal(first["metrics"], second["metrics"])
     assert not _bad_files(concurrent_pair[0]) and not _bad_files(concurrent_pair[1])
 
@@ -216,7 +217,15 @@ def test_a_regenerated_input_file_is_not_a_cache_hit(prefect_server, tmp_path, s
     def simulate_once() -> str:
         task = for_run(simulate_scan, tmp_path / "cache", fresh=False)
         path = Path(scan.object_file)
-        return task(scan, smoke_config.seeds, 1000.0, str(tmp_path / "run"), sha256_file(path), return_state=True).name
+        return task(
+            scan,
+            ScanPlanConfig.of(smoke_config),
+            smoke_config.seeds,
+            1000.0,
+            str(tmp_path / "run"),
+            sha256_file(path),
+            return_state=True,
+        ).name
 
     assert simulate_once() == "Completed"
     assert simulate_once() == "Cached"

@@ -195,7 +195,7 @@ def test_a_deployment_runs_through_a_process_worker(server, deployed_run):
     assert "conditions (dose x view x split): **4**" in summary["data"]
     assert "succeeded: **4**" in summary["data"] and "failed: **0**" in summary["data"]
     scores = json.loads(server.artifact("study-metrics", run["id"])["data"])
-    assert len(scores) == 4 * 2
+    assert len(scores) == 4 * 3  # pinn_gs1, lsqml and the flat reference
     assert float(server.artifact("study-progress", run["id"])["data"]) == 100.0
     assert json.loads((out / "report" / "summary.json").read_text())["n_success"] == 4
 

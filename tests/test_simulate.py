@@ -8,7 +8,7 @@ from ptystudy.contract import load_scan, write_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
 from ptystudy.layout import Split
-from ptystudy.simulate import make_specimen, simulate_dose, simulate_study_dose
+from ptystudy.simulate import ScanPlanConfig, make_specimen, simulate_dose, simulate_study_dose
 
 
 def test_same_seeds_give_bit_identical_files(smoke_config, tmp_path):
@@ -18,7 +18,9 @@ def test_same_seeds_give_bit_identical_files(smoke_config, tmp_path):
         a = write_scan(tmp_path / f"a_{split}.npz", first[split])
         b = write_scan(tmp_path / f"b_{split}.npz", second[split])
         assert sha256_file(a) == sha256_file(b)
-    other = simulate_study_dose(smoke_config.model_copy(update={"seeds": smoke_config.seeds.model_copy(update={"simulation": 7})}), 1e4)
+    other = simulate_study_dose(
+        smoke_config.model_copy(update={"seeds": smoke_config.seeds.model_copy(update={"simulation": 7})}), 1e4
+    )
     assert not np.array_equal(other[Split.TRAIN].diffraction, first[Split.TRAIN].diffraction)
 
 
@@ -108,7 +110,7 @@ def test_user_object_and_probe_are_used(smoke_config, tmp_path):
     assert specimen.obj.shape == (96, 100) and specimen.obj.dtype == np.complex64
     assert np.array_equal(specimen.probe, probe)
     assert specimen.provenance["object_sha256"] == sha256_file(path)
-    scans = simulate_dose(config, smoke_config.views, 16, smoke_config.seeds, 1e4)
+    scans = simulate_dose(config, ScanPlanConfig.of(smoke_config), smoke_config.seeds, 1e4)
     assert scans[Split.TRAIN].obj.shape == (96, 100)
 
 

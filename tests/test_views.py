@@ -136,7 +136,8 @@ def test_plan_check_fails_before_any_work(smoke_config):
         }
     )
     with pytest.raises(
-        InfeasibleViewError, match=r"view sparse \(train\): a scan with step 1\d\.\d px holds \d+ positions in the 33 x 97"
+        InfeasibleViewError,
+        match=r"view sparse \(train\): a scan with step 1\d\.\d px holds \d+ positions in the 33 x 97",
     ):
         check_plan(tight)
     greedy = smoke_config.model_copy(

@@ -78,6 +78,18 @@ def _losses(arm: Arm) -> dict[str, keras.losses.Loss]:
     return {"counts": PoissonNLL()}
 
 
+def loss_weights(targets: dict[str, np.ndarray]) -> dict[str, float] | None:
+    """Weights of the supervised arm's two MAE terms: each divided by the spread of its
+    target (mean absolute deviation), so amplitude (spread about 0.1) counts as much as
+    phase (about 0.5 rad) instead of a fifth as much. None (one loss) for the PINNs."""
+    if set(targets) != {"amplitude", "phase"}:
+        return None
+    spreads = {name: float(np.mean(np.abs(value - value.mean()))) for name, value in targets.items()}
+    if min(spreads.values()) <= 0:
+        raise TrainingError(f"a supervised target is constant over the corpus: spreads {spreads}")
+    return {name: spreads["phase"] / spread for name, spread in spreads.items()}
+
+
 def split_samples(
     xcoords: np.ndarray, members: np.ndarray, *, validation_fraction: float, guard_px: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -208,8 +220,10 @@ def train_network(
         corpus.xcoords, data.members, validation_fraction=config.validation_fraction, guard_px=corpus.patch_size / 2
     )
     model = build_network(spec, corpus, seed=seed)
-    model.compile(optimizer=keras.optimizers.Adam(config.learning_rate), loss=_losses(arm))
     targets = _targets(spec, corpus, data)
+    model.compile(
+        optimizer=keras.optimizers.Adam(config.learning_rate), loss=_losses(arm), loss_weights=loss_weights(targets)
+    )
     convergence = Convergence(
         min_improvement=config.min_improvement,
         plateau_patience=config.plateau_patience,
