@@ -77,6 +77,23 @@ def network_data(view: Scan, arm: Arm, scale: float) -> NetworkData:
     return NetworkData(diffraction, counts, offsets, members)
 
 
+def observable_phase(phase: np.ndarray, probe: np.ndarray) -> np.ndarray:
+    """Phase patches (n, N/2, N/2, 1) less each one's mean, weighted by the probe's intensity
+    over the central N/2 square: the supervised arm's phase target.
+
+    A phase constant over a patch does not change its diffraction pattern, so no single
+    pattern determines it; asked for it, a network can only learn it by heart for the
+    training region (its validation loss then rises after a few epochs) and guesses it
+    elsewhere. The PINNs never see it either (their loss is blind to it); alignment removes
+    the global offset of every arm alike.
+    """
+    size = probe.shape[0]
+    quarter = size // 4
+    weights = np.abs(probe[quarter : size - quarter, quarter : size - quarter].astype(np.complex128)) ** 2
+    weights = (weights / weights.sum())[None, :, :, None]
+    return (phase - (phase * weights).sum(axis=(1, 2), keepdims=True)).astype(np.float32)
+
+
 def truth_patches(view: Scan) -> tuple[np.ndarray, np.ndarray]:
     """Ground-truth object amplitude and phase (n, N/2, N/2, 1) float32: the central N/2
     square of each patch (the region every network predicts), cut at the true positions."""

@@ -21,7 +21,7 @@ import numpy as np
 from ptystudy.config import Arm, TrainingConfig
 from ptystudy.contract import Scan
 from ptystudy.files import atomic_path, write_json
-from ptystudy.models.data import NetworkData, input_scale, network_data, truth_patches
+from ptystudy.models.data import NetworkData, input_scale, network_data, observable_phase, truth_patches
 from ptystudy.models.layers import PoissonNLL
 from ptystudy.models.networks import ModelSpec, build_pinn, build_supervised
 from ptystudy.report import plot_loss_history
@@ -68,7 +68,7 @@ def build_network(spec: ModelSpec, view: Scan, *, seed: int = 0) -> keras.Model:
 def _targets(spec: ModelSpec, view: Scan, data: NetworkData) -> dict[str, np.ndarray]:
     if spec.arm is Arm.SUPERVISED:
         amplitude, phase = truth_patches(view)
-        return {"amplitude": amplitude, "phase": phase}
+        return {"amplitude": amplitude, "phase": observable_phase(phase, view.probe)}
     return {"counts": data.counts}
 
 
@@ -221,9 +221,8 @@ def train_network(
     )
     model = build_network(spec, corpus, seed=seed)
     targets = _targets(spec, corpus, data)
-    model.compile(
-        optimizer=keras.optimizers.Adam(config.learning_rate), loss=_losses(arm), loss_weights=loss_weights(targets)
-    )
+    rate = config.supervised_learning_rate if arm is Arm.SUPERVISED else config.learning_rate
+    model.compile(optimizer=keras.optimizers.Adam(rate), loss=_losses(arm), loss_weights=loss_weights(targets))
     convergence = Convergence(
         min_improvement=config.min_improvement,
         plateau_patience=config.plateau_patience,
