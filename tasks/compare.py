@@ -74,11 +74,8 @@ def compare_condition(
     aligned_path = write_aligned(directory / "aligned.npz", comparison)
     alignment_path = write_json(directory / "alignment.json", alignment_record(comparison, evaluation))
     captions = {
-        arm: "MS-SSIM amp {:.2f} phase {:.2f}; phase FRC > 0.5 from {:.2f} to {:.2f} of Nyquist".format(
-            score.metrics["amplitude"]["ms_ssim"],
-            score.metrics["phase"]["ms_ssim"],
-            score.metrics["phase"]["frc50_onset"],
-            score.metrics["phase"]["frc50"],
+        arm: "MS-SSIM amp {:.2f} phase {:.2f}; {}".format(
+            score.metrics["amplitude"]["ms_ssim"], score.metrics["phase"]["ms_ssim"], _frc_band_text(score.metrics)
         )
         for arm, score in comparison.arms.items()
     }
@@ -110,3 +107,11 @@ def compare_condition(
         frc_figure=FileRecord.of(frc_path),
         seconds=time.perf_counter() - started,
     )
+
+
+def _frc_band_text(metrics: dict[str, dict[str, float]]) -> str:
+    """Where the phase FRC stays above 0.5, in words."""
+    phase = metrics["phase"]
+    if phase["frc50"] == 0.0:
+        return "phase FRC never above 0.5"
+    return f"phase FRC > 0.5 from {phase['frc50_onset']:.2f} to {phase['frc50']:.2f} of Nyquist"
