@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -249,8 +250,6 @@ def test_one_corrupted_view_fails_only_its_condition(prefect_server, tmp_path, m
 
 
 def test_contract_error_is_not_retried(prefect_server, tmp_path, smoke_config):
-    from prefect.client.orchestration import get_client
-
     from tasks.views import select_view
 
     path = tmp_path / "bad.npz"
@@ -270,8 +269,25 @@ def test_contract_error_is_not_retried(prefect_server, tmp_path, smoke_config):
     assert state.is_failed()
     with pytest.raises(ContractError, match=r"bad\.npz: missing key"):
         state.result()
+    assert _final_task_run(state.state_details.task_run_id).run_count == 1
+
+
+def _final_task_run(task_run_id):
+    """The server's record of a finished task run; it arrives with a delay, so poll (30 s)."""
+    from prefect.client.orchestration import get_client
+    from prefect.exceptions import ObjectNotFound
+
+    deadline = time.monotonic() + 30
     with get_client(sync_client=True) as client:
-        assert client.read_task_run(state.state_details.task_run_id).run_count == 1
+        while True:
+            try:
+                run = client.read_task_run(task_run_id)
+            except ObjectNotFound:
+                run = None
+            if run is not None and run.state is not None and run.state.is_final():
+                return run
+            assert time.monotonic() < deadline, f"task run {task_run_id} is not final on the server: {run}"
+            time.sleep(0.5)
 
 
 def test_transient_failure_is_retried(prefect_server, tmp_path, smoke_config, monkeypatch):
