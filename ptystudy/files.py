@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
+import secrets
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -17,26 +17,35 @@ TEMPORARY_PREFIX = ".partial-"
 
 @contextmanager
 def atomic_path(path: Path, suffix: str = "") -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` only on success.
+
+    The temporary file is created with mode 0o666 less the process umask, applied by the
+    kernel as for any new file, so the published file has the permissions a plain write
+    would give it. The umask is never read by changing it: that would open a window in
+    which another thread's new folder or file got no umask at all (world-writable).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f"{TEMPORARY_PREFIX}{path.name}.", suffix=suffix)
-    os.close(handle)
-    temporary_path = Path(temporary)
+    temporary_path = _create_new(path.parent, f"{TEMPORARY_PREFIX}{path.name}.", suffix)
     try:
         yield temporary_path
         if temporary_path.stat().st_size == 0:
             raise OSError(f"refusing to publish an empty file at {path}")
-        os.chmod(temporary_path, 0o666 & ~_umask())
         os.replace(temporary_path, path)
     finally:
         temporary_path.unlink(missing_ok=True)
 
 
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
+def _create_new(directory: Path, prefix: str, suffix: str) -> Path:
+    """Create an empty file with a fresh random name in ``directory`` (mode 0o666 less the umask)."""
+    for _ in range(100):
+        candidate = directory / f"{prefix}{secrets.token_hex(8)}{suffix}"
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+        except FileExistsError:
+            continue
+        return candidate
+    raise FileExistsError(f"could not create a temporary file in {directory}")
 
 
 def write_atomic(path: Path, write: Callable[[IO[bytes]], Any]) -> Path:
