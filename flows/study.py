@@ -53,10 +53,11 @@ from ptystudy.summary import (  # noqa: E402
 )
 from tasks._prefect import for_run, submit_under_limits  # noqa: E402
 from tasks.compare import compare_condition  # noqa: E402
+from tasks.infer import infer_arm  # noqa: E402
 from tasks.reconstruct import reconstruct_lsqml  # noqa: E402
 from tasks.report import build_report  # noqa: E402
 from tasks.simulate import simulate_scan  # noqa: E402
-from tasks.train import infer_arm, train_arm  # noqa: E402
+from tasks.train import train_arm  # noqa: E402
 from tasks.views import select_view  # noqa: E402
 
 

@@ -1,8 +1,9 @@
 """The one policy every phase task shares, and why.
 
 - ``persist_result=True`` with ``RecordInputs + TASK_SOURCE + CodeVersion``: a rerun of
-  an unchanged study does no work, an interrupted one resumes, and editing a phase's
-  science modules invalidates that phase. Inputs are small records that carry file
+  an unchanged study does no work, an interrupted one resumes, and editing any science
+  module a phase reaches through its imports (or upgrading a numeric library it imports)
+  invalidates that phase and no other. Inputs are small records that carry file
   sha256s, so a regenerated file never gives a false hit (a path alone hashes as text);
   the wall times records also carry are left out of the key, so a recomputed upstream
   phase that wrote the same bytes does not invalidate what follows.
@@ -20,10 +21,8 @@
 
 from __future__ import annotations
 
-import hashlib
-import importlib.util
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +41,7 @@ from pydantic import BaseModel
 
 from ptystudy.errors import is_transient
 from ptystudy.layout import dose_text
+from tasks._code_version import code_fingerprint
 
 PHASE_RETRIES = 2
 
@@ -78,9 +78,12 @@ class RecordInputs(CachePolicy):
 
 @dataclass
 class CodeVersion(CachePolicy):
-    """Cache key part: the source of the science modules a phase runs."""
+    """Cache key part: the code a phase runs (``tasks._code_version``): its task module, every
+    science module that module reaches through its imports, and the versions of the numeric
+    libraries among those imports."""
 
-    modules: tuple[str, ...] = field(default_factory=tuple)
+    module: str | None = None
+    """The module the task is defined in (``phase_task`` sets it)."""
 
     def compute_key(
         self,
@@ -89,13 +92,9 @@ class CodeVersion(CachePolicy):
         flow_parameters: dict[str, Any],
         **kwargs: Any,
     ) -> str | None:
-        digest = hashlib.sha256()
-        for module in self.modules:
-            spec = importlib.util.find_spec(module)
-            if spec is None or spec.origin is None:
-                raise ValueError(f"cannot find the source of module {module!r} for the cache key")
-            digest.update(Path(spec.origin).read_bytes())
-        return digest.hexdigest()
+        if self.module is None:
+            raise ValueError("CodeVersion needs the task's module")
+        return code_fingerprint(self.module).digest()
 
 
 def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -131,21 +130,24 @@ def condition_run_name(phase: str) -> Callable[[], str]:
     return name
 
 
-def phase_task(
-    *, name: str, modules: tuple[str, ...], tags: tuple[str, ...] = ()
-) -> Callable[[Callable[..., Any]], Task[..., Any]]:
-    """Decorator giving a phase task the study's cache, persistence and retry policy."""
-    return task(
-        name=name,
-        task_run_name=condition_run_name(name),
-        cache_policy=RecordInputs() + TASK_SOURCE + CodeVersion(modules=modules),
-        persist_result=True,
-        result_serializer="json",
-        retries=PHASE_RETRIES,
-        retry_delay_seconds=exponential_backoff(backoff_factor=2),
-        retry_condition_fn=retry_if_transient,
-        tags=list(tags),
-    )
+def phase_task(*, name: str, tags: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Task[..., Any]]:
+    """Decorator giving a phase task the study's cache, persistence and retry policy; the
+    code part of its cache key follows the imports of the module the task is defined in."""
+
+    def decorate(function: Callable[..., Any]) -> Task[..., Any]:
+        return task(
+            name=name,
+            task_run_name=condition_run_name(name),
+            cache_policy=RecordInputs() + TASK_SOURCE + CodeVersion(module=function.__module__),
+            persist_result=True,
+            result_serializer="json",
+            retries=PHASE_RETRIES,
+            retry_delay_seconds=exponential_backoff(backoff_factor=2),
+            retry_condition_fn=retry_if_transient,
+            tags=list(tags),
+        )(function)
+
+    return decorate
 
 
 def for_run(phase: Task[..., Any], cache_dir: Path, *, fresh: bool) -> Task[..., Any]:

@@ -29,18 +29,7 @@ from ptystudy.stitch import coverage_mask
 from tasks._prefect import phase_task
 
 
-@phase_task(
-    name="compare",
-    modules=(
-        "ptystudy.compare",
-        "ptystudy.alignment",
-        "ptystudy.metrics",
-        "ptystudy.report",
-        "ptystudy.recon",
-        "ptystudy.contract",
-        "ptystudy.stitch",
-    ),
-)
+@phase_task(name="compare")
 def compare_condition(
     view: ViewRecord, recons: list[ReconRecord], evaluation: EvaluationConfig, run_dir: str
 ) -> CompareRecord:

@@ -43,17 +43,7 @@ def lsqml_worker() -> LsqmlWorker:
         return _WORKERS[0]
 
 
-@phase_task(
-    name="lsqml",
-    modules=(
-        "ptystudy.ptychi_adapter",
-        "ptystudy.lsqml_worker",
-        "ptystudy.contract",
-        "ptystudy.recon",
-        "ptystudy.stitch",
-    ),
-    tags=("heavy", "gpu", "torch"),
-)
+@phase_task(name="lsqml", tags=("heavy", "gpu", "torch"))
 def reconstruct_lsqml(view: ViewRecord, lsqml: LsqmlConfig, seed: int, run_dir: str) -> ReconRecord:
     """LSQML on every pattern of one view; write ``recon/.../lsqml.npz`` and its cost figure."""
     path = view.file.verified()

@@ -13,9 +13,7 @@ from ptystudy.study_report import metrics_markdown, read_metrics, wide_table, wr
 from tasks._prefect import phase_task
 
 
-@phase_task(
-    name="report", modules=("ptystudy.study_report", "ptystudy.report", "ptystudy.compare", "ptystudy.contract")
-)
+@phase_task(name="report")
 def build_report(compared: list[CompareRecord], specimen: ScanRecord | None, report_dir: str) -> dict[str, Any]:
     """Write ``report/metrics.csv``, heatmaps and metric-vs-dose curves from every condition
     scored, and ``report/specimen.png`` (the specimen and its feature-size spectrum) from

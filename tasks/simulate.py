@@ -15,17 +15,7 @@ from ptystudy.simulate import ScanPlanConfig, simulate_dose
 from tasks._prefect import phase_task
 
 
-@phase_task(
-    name="simulate",
-    modules=(
-        "ptystudy.simulate",
-        "ptystudy.physics",
-        "ptystudy.scan_layout",
-        "ptystudy.seeds",
-        "ptystudy.contract",
-        "ptystudy.layout",
-    ),
-)
+@phase_task(name="simulate")
 def simulate_scan(
     scan_config: ScanConfig,
     plan: ScanPlanConfig,

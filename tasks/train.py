@@ -1,4 +1,4 @@
-"""Phase E tasks: train one network arm per dose x view; reconstruct each view with it."""
+"""Phase E task: train one network arm per dose x view on the view's training corpus."""
 
 from __future__ import annotations
 
@@ -11,23 +11,12 @@ from ptystudy.config import Arm, TrainingConfig
 from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
 from ptystudy.layout import RunLayout, dose_text
-from ptystudy.models.inference import reconstruct_view
-from ptystudy.models.training import load_network, save_network, train_network
-from ptystudy.recon import Reconstruction, write_recon
-from ptystudy.records import FileRecord, ModelRecord, ReconRecord, ViewRecord
+from ptystudy.models.training import save_network, train_network
+from ptystudy.records import FileRecord, ModelRecord, ViewRecord
 from tasks._prefect import phase_task
 
-MODEL_MODULES = (
-    "ptystudy.models.layers",
-    "ptystudy.models.networks",
-    "ptystudy.models.data",
-    "ptystudy.models.training",
-    "ptystudy.contract",
-    "ptystudy.layout",
-)
 
-
-@phase_task(name="train", modules=MODEL_MODULES, tags=("heavy", "gpu", "tensorflow"))
+@phase_task(name="train", tags=("heavy", "gpu", "tensorflow"))
 def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, run_dir: str) -> ModelRecord:
     """Train ``arm`` on the training corpus of one view (train split); write ``models/dose_{d}/{view}/{arm}/``."""
     started = time.perf_counter()
@@ -65,46 +54,4 @@ def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, r
         samples_per_group=history["samples_per_group"],
         seed=seed,
         seconds=time.perf_counter() - started,
-    )
-
-
-@phase_task(name="infer", modules=(*MODEL_MODULES, "ptystudy.models.inference", "ptystudy.stitch", "ptystudy.recon"))
-def infer_arm(model: ModelRecord, view: ViewRecord, batch_size: int, run_dir: str) -> ReconRecord:
-    """Reconstruct every pattern of one view split with a trained arm; write ``recon/.../{arm}.npz``."""
-    started = time.perf_counter()
-    model.spec.verified()
-    network, spec = load_network(model.model.verified().parent)
-    scan = load_scan(view.file.verified(), require_groups=True)
-    obj, coverage = reconstruct_view(network, spec, scan, batch_size=batch_size)
-    seconds = time.perf_counter() - started
-    metadata = {
-        "arm": model.arm,
-        "dose": view.dose,
-        "view": view.view,
-        "split": view.split,
-        "n_patterns": scan.n_patterns,
-        "model_sha256": model.model.sha256,
-    }
-    path = write_recon(
-        RunLayout(Path(run_dir)).recon(view.dose, view.view, view.split, model.arm),
-        Reconstruction(obj, coverage, metadata),
-    )
-    get_run_logger().info(
-        "%s %s %s %s: %d patterns stitched in %.1f s",
-        model.arm,
-        dose_text(view.dose),
-        view.view,
-        view.split,
-        scan.n_patterns,
-        seconds,
-    )
-    return ReconRecord(
-        dose=view.dose,
-        view=view.view,
-        split=view.split,
-        arm=model.arm,
-        file=FileRecord.of(path),
-        n_patterns=scan.n_patterns,
-        covered_px=int(coverage.sum()),
-        seconds=seconds,
     )

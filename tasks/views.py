@@ -18,17 +18,7 @@ from ptystudy.views import build_corpus, build_view
 from tasks._prefect import phase_task
 
 
-@phase_task(
-    name="views",
-    modules=(
-        "ptystudy.views",
-        "ptystudy.scan_layout",
-        "ptystudy.seeds",
-        "ptystudy.contract",
-        "ptystudy.report",
-        "ptystudy.layout",
-    ),
-)
+@phase_task(name="views")
 def select_view(
     scan: ScanRecord, view: str, overlap: float, view_config: ViewConfig, seeds: Seeds, run_dir: str
 ) -> ViewRecord:

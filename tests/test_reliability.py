@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from ptystudy.layout import RunLayout
 from ptystudy.recon import load_recon
 from ptystudy.rundir import RunDirectoryError, RunLock
 from ptystudy.simulate import ScanPlanConfig
-from tasks._prefect import for_run, phase_task
+from tasks._prefect import for_run
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
@@ -176,20 +177,29 @@ def test_changing_the_doses_reruns_only_the_new_dose(concurrent_pair):
 # Cache keys at task level, in this process's Prefect server.
 
 
-def _module(tmp_path: Path, body: str) -> str:
-    package = tmp_path / "phase_code"
-    package.mkdir(exist_ok=True)
-    (package / "__init__.py").write_text(textwrap.dedent(body))
-    return "phase_code"
+def _task_module(tmp_path: Path, scale: int) -> Path:
+    """A module holding one phase task (the code part of its key follows this module)."""
+    path = tmp_path / "scaled_phase.py"
+    body = f"""
+        from tasks._prefect import phase_task
+
+        SCALE = {scale}
+
+
+        @phase_task(name="scaled")
+        def scaled(value: int) -> int:
+            return value * 2
+    """
+    path.write_text(textwrap.dedent(body))
+    return path
 
 
 def test_editing_a_phase_module_invalidates_its_cache(prefect_server, tmp_path, monkeypatch):
+    """Through Prefect: an edit to the module a task lives in (outside the task's own source)
+    is a new cache key. Which modules a phase's key follows: tests/test_code_version.py."""
     monkeypatch.syspath_prepend(str(tmp_path))
-    module = _module(tmp_path, "SCALE = 2\n")
-
-    @phase_task(name="scaled", modules=(module,))
-    def scaled(value: int) -> int:
-        return value * 2
+    _task_module(tmp_path, 2)
+    scaled = importlib.import_module("scaled_phase").scaled
 
     @flow
     def run() -> str:
@@ -197,7 +207,7 @@ def test_editing_a_phase_module_invalidates_its_cache(prefect_server, tmp_path, 
 
     assert run() == "Completed"
     assert run() == "Cached"
-    _module(tmp_path, "SCALE = 3  # edited\n")
+    _task_module(tmp_path, 3)
     assert run() == "Completed"
 
 

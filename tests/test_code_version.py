@@ -1,0 +1,81 @@
+"""The code part of every phase's cache key: derived from its imports, not listed by hand."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tasks import _code_version
+from tasks._code_version import code_fingerprint
+
+REPO = Path(__file__).resolve().parents[1]
+PHASES = {
+    "simulate": "tasks.simulate",
+    "views": "tasks.views",
+    "train": "tasks.train",
+    "infer": "tasks.infer",
+    "lsqml": "tasks.reconstruct",
+    "compare": "tasks.compare",
+    "report": "tasks.report",
+}
+
+
+@pytest.fixture
+def tree(tmp_path) -> Path:
+    """A temporary copy of the science package and the task modules, to edit."""
+    for package in ("ptystudy", "tasks"):
+        shutil.copytree(REPO / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
+    return tmp_path
+
+
+def _digests(root: Path) -> dict[str, str]:
+    return {phase: code_fingerprint(module, [root]).digest() for phase, module in PHASES.items()}
+
+
+def _edit(path: Path) -> None:
+    path.write_text(path.read_text() + "\n# edited\n")
+
+
+@pytest.mark.parametrize(
+    ("edited", "dependent"),
+    [
+        # physics is imported by simulate directly, by train and infer only through models.data
+        ("ptystudy/physics.py", {"simulate", "train", "infer"}),
+        # the figures module: spacing.png, loss.png, the LSQML cost figure, montages, the report;
+        # infer loads networks through models.training, which draws loss.png
+        ("ptystudy/report.py", {"views", "train", "infer", "lsqml", "compare", "report"}),
+        # files.py is under every phase, through contract, records and report
+        ("ptystudy/files.py", set(PHASES)),
+        ("ptystudy/models/__init__.py", {"train", "infer"}),  # runs on importing any model module
+        ("ptystudy/rundir.py", set()),  # only the flow uses it
+    ],
+)
+def test_an_edit_recomputes_exactly_the_phases_that_reach_the_module(tree, edited, dependent):
+    before = _digests(tree)
+    _edit(tree / edited)
+    after = _digests(tree)
+    assert {phase for phase in PHASES if before[phase] != after[phase]} == dependent
+
+
+def test_a_phase_depends_on_the_versions_of_the_numeric_libraries_it_imports(tree, monkeypatch):
+    before = _digests(tree)
+    real = _code_version._version
+    monkeypatch.setattr(_code_version, "_version", lambda name: "99.0" if name == "tensorflow" else real(name))
+    after = _digests(tree)
+    assert {phase for phase in PHASES if before[phase] != after[phase]} == {"train", "infer"}
+    libraries = {phase: set(code_fingerprint(module, [tree]).libraries) for phase, module in PHASES.items()}
+    assert {"torch", "ptychi"} <= libraries["lsqml"] and "tensorflow" not in libraries["lsqml"]
+    assert "scikit-image" in libraries["compare"] and "numpy" in libraries["simulate"]
+
+
+def test_the_installed_tree_gives_the_same_fingerprint_as_its_copy(tree):
+    """Without roots, modules are found where Python imports them from (here: this repo)."""
+    assert code_fingerprint("tasks.train").digest() == code_fingerprint("tasks.train", [tree]).digest()
+
+
+def test_a_missing_module_is_a_clear_error(tree):
+    (tree / "ptystudy" / "scan_layout.py").unlink()
+    with pytest.raises(ValueError, match="cannot find the source of module 'ptystudy.scan_layout'"):
+        code_fingerprint("tasks.simulate", [tree])
