@@ -13,11 +13,9 @@ from flows._environment import configure_prefect_environment
 configure_prefect_environment()
 
 import argparse  # noqa: E402
-import json  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
-import time  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from functools import partial  # noqa: E402
@@ -31,6 +29,7 @@ from prefect.artifacts import (  # noqa: E402
     create_table_artifact,
 )
 from prefect.futures import PrefectFuture  # noqa: E402
+from prefect.states import State  # noqa: E402
 
 from flows._lanes import Job, one_per_lane  # noqa: E402
 from flows._progress import StudyProgress  # noqa: E402
@@ -62,7 +61,14 @@ from tasks.views import select_view  # noqa: E402
 
 
 class StudyFailed(RuntimeError):
-    """Raised after publishing, when at least one condition failed."""
+    """Raised after publishing, when at least one condition failed; carries the published summary."""
+
+    def __init__(self, message: str, summary: dict[str, Any]):
+        super().__init__(message, summary)
+        self.summary = summary
+
+    def __str__(self) -> str:
+        return str(self.args[0])
 
 
 @flow(name="dose-overlap-study", task_runner=task_runner())
@@ -105,7 +111,7 @@ def study(
         records = [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
         publish(config, layout, summary, records, list(compared.values()))
     if summary["n_failed"]:
-        raise StudyFailed(f"{summary['n_failed']} of {summary['n_conditions']} conditions failed")
+        raise StudyFailed(f"{summary['n_failed']} of {summary['n_conditions']} conditions failed", summary)
     return summary
 
 
@@ -439,7 +445,6 @@ def main(argv: list[str] | None = None) -> int:
         print("error: --dask needs a Prefect server: start one and set PREFECT_API_URL (see README)", file=sys.stderr)
         return 2
     runner = study.with_options(task_runner=task_runner(args.dask)) if args.dask else study
-    started = time.time()
     state = runner(
         profile=args.profile,
         config_file=args.config_file,
@@ -448,13 +453,22 @@ def main(argv: list[str] | None = None) -> int:
         overrides=overrides,
         return_state=True,
     )
-    summary_path = RunLayout(out).report_dir / "summary.json"
-    if not summary_path.is_file() or summary_path.stat().st_mtime < started:
+    summary = published_summary(state)
+    if summary is None:
         print(f"error: the study stopped before publishing: {state.message}", file=sys.stderr)
         return 1
-    summary = json.loads(summary_path.read_text())
     print(format_counts(summary, str(out)))
     return 0 if state.is_completed() and summary["n_failed"] == 0 else 1
+
+
+def published_summary(state: State[Any]) -> dict[str, Any] | None:
+    """The summary this flow run published, from its final state: its result when every
+    condition succeeded, carried by ``StudyFailed`` when some failed; None when the run
+    stopped before publishing (a summary.json on disk may then be an earlier run's)."""
+    if state.is_completed():
+        return state.result()
+    error = state.result(raise_on_failure=False)
+    return error.summary if isinstance(error, StudyFailed) else None
 
 
 def format_counts(summary: dict[str, Any], out: str) -> str:

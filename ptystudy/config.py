@@ -255,7 +255,8 @@ def resolve_config(
     config_file: str | Path | None = None,
     overrides: dict[str, Any] | None = None,
 ) -> StudyConfig:
-    """Assemble the study configuration: profile, then YAML file, then overrides.
+    """Assemble the study configuration: defaults, profile, then YAML file, then overrides,
+    each merged field by field (a view set to null in ``views.overlaps`` is removed).
 
     Parameters
     ----------
@@ -274,7 +275,8 @@ def resolve_config(
     except ValueError:
         choices = ", ".join(p.value for p in Profile)
         raise ConfigError(f"unknown profile {profile!r}; choose one of {choices}") from None
-    values: dict[str, Any] = copy.deepcopy(_PROFILES[profile])
+    values: dict[str, Any] = StudyConfig().model_dump()
+    _merge(values, copy.deepcopy(_PROFILES[profile]))
     values["profile"] = profile.value
     if config_file is not None:
         _merge(values, _read_yaml(Path(config_file)))
@@ -324,10 +326,18 @@ def _nest(dotted: str, value: Any) -> dict[str, Any]:
     return nested
 
 
-def _merge(base: dict[str, Any], update: dict[str, Any]) -> None:
+NAMED_MAPPINGS = {("views", "overlaps")}
+"""Fields that map names to values; in an override, a name set to null removes that entry."""
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any], path: tuple[str, ...] = ()) -> None:
+    """Merge ``update`` into ``base`` field by field, at every depth: a mapping in the update
+    changes only the fields it names (``views: {overlaps: {dense: 0.8}}`` keeps ``sparse``)."""
     for key, value in update.items():
-        if isinstance(value, dict) and isinstance(base.get(key), dict) and key != "overlaps":
-            _merge(base[key], value)
+        if isinstance(value, dict) and isinstance(base.get(key), dict):
+            _merge(base[key], value, (*path, key))
+        elif value is None and path in NAMED_MAPPINGS:
+            base.pop(key, None)
         else:
             base[key] = value
 

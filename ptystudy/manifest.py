@@ -39,12 +39,20 @@ def package_versions() -> dict[str, str]:
 
 
 def output_hashes(records: list[BaseModel]) -> dict[str, str]:
-    """Every file named by the records (at any depth) -> its sha256."""
+    """Every file named by the records, at any depth (records inside records, lists,
+    tuples and dicts) -> its sha256."""
     hashes: dict[str, str] = {}
-    for record in records:
-        for value in record.__dict__.values():
-            if isinstance(value, FileRecord):
-                hashes[value.path] = value.sha256
+    pending: list[Any] = list(records)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, FileRecord):
+            hashes[value.path] = value.sha256
+        elif isinstance(value, BaseModel):
+            pending.extend(value.__dict__.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
     return dict(sorted(hashes.items()))
 
 

@@ -145,7 +145,11 @@ def ms_ssim(
     each clipped at 0, combined as a weighted geometric mean. Regions too small for five
     scales use as many as fit, with the first weights renormalised to sum to 1. With a
     mask, each scale averages the windows whose centre is masked (the mask is pooled
-    like the images; a pooled pixel counts when at least half of it was masked).
+    like the images; a pooled pixel counts when at least half of it was masked). At a
+    coarse scale where no pooled pixel is half masked (a region only a few pixels thin,
+    as a sparse view's coverage can be), that scale averages every window instead; the
+    caller fills the unmasked pixels of both images with one value (``compare`` uses the
+    truth's masked mean), so those windows compare the region against a flat surround.
 
     peak : the value range for the stabilising constants; default the truth's data range.
     """

@@ -32,6 +32,19 @@ def test_yaml_then_overrides(tmp_path):
     assert config.scan.patch_size_px == 32  # from the smoke profile
 
 
+def test_a_mapping_in_a_file_changes_only_the_fields_it_names(tmp_path):
+    """views: {overlaps: {dense: 0.8}} keeps the sparse view (it used to be dropped);
+    a view set to null is removed."""
+    path = tmp_path / "study.yaml"
+    path.write_text("views:\n  overlaps: {dense: 0.8}\ntraining:\n  max_epochs: 7\n")
+    config = resolve_config("quick", config_file=path)
+    assert config.views.overlaps == {"dense": 0.8, "sparse": 0.2}
+    assert config.training.max_epochs == 7 and config.training.min_samples == 1500  # the profile's
+    path.write_text("views:\n  overlaps: {sparse: null, wide: 0.5}\n")
+    assert resolve_config("smoke", config_file=path).views.overlaps == {"dense": 0.7, "wide": 0.5}
+    assert resolve_config("smoke", overrides={"views.overlaps.dense": 0.6}).views.overlaps["dense"] == 0.6
+
+
 def test_config_is_frozen():
     with pytest.raises(Exception, match="frozen"):
         StudyConfig().scan.patch_size_px = 8
@@ -76,7 +89,7 @@ def test_an_empty_study_matrix_is_an_error():
     with pytest.raises(ConfigError, match=r"scan\.doses"):
         resolve_config("smoke", overrides={"scan.doses": []})
     with pytest.raises(ConfigError, match=r"views\.overlaps"):
-        resolve_config("smoke", overrides={"views.overlaps": {}})
+        resolve_config("smoke", overrides={"views.overlaps": {"dense": None, "sparse": None}})
     from ptystudy.summary import StudyLedger
 
     with pytest.raises(ValueError, match="the study matrix is empty"):

@@ -217,6 +217,29 @@ def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path, c
     assert all("test.npz" in f["error"] and "ContractError" in f["error"] for f in summary["failures"])
 
 
+def test_a_run_that_stops_before_publishing_is_not_read_from_an_old_summary(
+    prefect_server, tmp_path, capsys, monkeypatch
+):
+    """The command line reads the outcome from the flow run's state, not from whatever
+    summary.json lies in the run directory (even one with a newer timestamp)."""
+    import flows.study
+
+    stale = tmp_path / "report" / "summary.json"
+    stale.parent.mkdir(parents=True)
+    stale.write_text(json.dumps({"n_conditions": 4, "n_executed": 4, "n_success": 4, "n_failed": 0, "failures": []}))
+    os.utime(stale, (time.time() + 3600, time.time() + 3600))
+
+    def broken(run):
+        raise RuntimeError("simulation crashed")
+
+    monkeypatch.setattr(flows.study, "run_simulation", broken)
+    code = main(["--profile", "smoke", "--out", str(tmp_path), "--set", "scan.doses=[1000]"])
+    assert code == 1
+    captured = capsys.readouterr()
+    assert "the study stopped before publishing" in captured.err and "simulation crashed" in captured.err
+    assert "study finished" not in captured.out
+
+
 def test_one_corrupted_view_fails_only_its_condition(prefect_server, tmp_path, monkeypatch):
     """The whole 12-condition matrix (one network arm, for time) with one view file corrupted."""
     import tasks.views
