@@ -29,15 +29,15 @@ import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
 from ptystudy.compare import compare  # noqa: E402
+from ptystudy.conditions import Split  # noqa: E402
 from ptystudy.config import Arm, StudyConfig, resolve_config  # noqa: E402
 from ptystudy.contract import Scan, write_scan  # noqa: E402
-from ptystudy.layout import Split  # noqa: E402
+from ptystudy.figures import ARM_COLOURS, arm_title, save_figure  # noqa: E402
 from ptystudy.lsqml_worker import LsqmlWorker  # noqa: E402
 from ptystudy.models.inference import reconstruct_view  # noqa: E402
 from ptystudy.models.networks import ModelSpec  # noqa: E402
 from ptystudy.models.training import make_spec, train_network  # noqa: E402
 from ptystudy.ptychi_adapter import LsqmlSettings  # noqa: E402
-from ptystudy.report import ARM_COLOURS, arm_title, save_figure  # noqa: E402
 from ptystudy.simulate import simulate_study_dose  # noqa: E402
 from ptystudy.stitch import coverage_mask  # noqa: E402
 from ptystudy.views import build_corpus, build_view  # noqa: E402

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ptystudy.conditions import Split
 from ptystudy.config import resolve_config
 from ptystudy.contract import write_scan
-from ptystudy.layout import Split
 from ptystudy.lsqml_worker import LsqmlWorker
 from ptystudy.ptychi_adapter import LsqmlSettings, build_options, resolve_device, to_ptychi_positions
 from ptystudy.simulate import simulate_study_dose

@@ -24,9 +24,9 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from ptystudy.conditions import Split  # noqa: E402
 from ptystudy.config import Arm, resolve_config  # noqa: E402
 from ptystudy.contract import write_scan  # noqa: E402
-from ptystudy.layout import Split  # noqa: E402
 from ptystudy.lsqml_worker import LsqmlWorker  # noqa: E402
 from ptystudy.models import networks  # noqa: E402
 from ptystudy.models.inference import reconstruct_view  # noqa: E402

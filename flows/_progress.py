@@ -8,8 +8,8 @@ from uuid import UUID
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
+from ptystudy.conditions import conditions
 from ptystudy.config import StudyConfig
-from ptystudy.plan import conditions
 
 
 def planned_tasks(config: StudyConfig) -> int:

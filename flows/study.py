@@ -34,22 +34,23 @@ from prefect.states import State  # noqa: E402
 from flows._lanes import Job, one_per_lane  # noqa: E402
 from flows._progress import StudyProgress  # noqa: E402
 from flows._runners import LOCAL, describe_task_runner, runs_in_parallel, task_runner  # noqa: E402
+from ptystudy.conditions import Condition, Split, conditions  # noqa: E402
 from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config  # noqa: E402
 from ptystudy.errors import InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
-from ptystudy.layout import RunLayout, Split  # noqa: E402
-from ptystudy.manifest import build_manifest  # noqa: E402
-from ptystudy.plan import Condition, check_plan, conditions  # noqa: E402
-from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
-from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
-from ptystudy.seeds import derived_seed  # noqa: E402
-from ptystudy.simulate import ScanPlanConfig  # noqa: E402
-from ptystudy.summary import (  # noqa: E402
+from ptystudy.layout import RunLayout  # noqa: E402
+from ptystudy.ledger import (  # noqa: E402
     StudyLedger,
     convergence_markdown,
     summary_markdown,
     views_markdown,
 )
+from ptystudy.manifest import build_manifest  # noqa: E402
+from ptystudy.plan import check_plan  # noqa: E402
+from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
+from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
+from ptystudy.seeds import derived_seed  # noqa: E402
+from ptystudy.simulate import ScanPlanConfig  # noqa: E402
 from tasks._prefect import for_run, submit_under_limits  # noqa: E402
 from tasks.compare import compare_condition  # noqa: E402
 from tasks.infer import infer_arm  # noqa: E402
@@ -301,7 +302,7 @@ def run_compare(
     score = run.phase(compare_condition)
     futures = {}
     for condition, view in views.items():
-        present = [record for (key, _), record in recons.items() if key == condition]
+        present = sorted((record for (key, _), record in recons.items() if key == condition), key=lambda r: r.arm)
         if not present:
             run.ledger.fail(condition, "compare", "no reconstruction to score: every arm failed")
             continue

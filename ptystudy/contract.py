@@ -19,15 +19,30 @@ from ptystudy.files import write_atomic
 
 SCHEMA_VERSION = 1
 
-_ARRAY_DTYPES: dict[str, np.dtype] = {
-    "diffraction": np.dtype(np.float32),
-    "xcoords": np.dtype(np.float64),
-    "ycoords": np.dtype(np.float64),
-    "probeGuess": np.dtype(np.complex64),
-    "objectGuess": np.dtype(np.complex64),
-    "scan_index": np.dtype(np.int64),
-}
-_GROUPS_DTYPE = np.dtype(np.int64)
+
+@dataclass(frozen=True)
+class ScanArray:
+    """One array of a scan file: its NPZ key, the ``Scan`` field that holds it, its dtype."""
+
+    key: str
+    attribute: str
+    dtype: np.dtype
+    optional: bool = False
+    """Only views carry it (``load_scan(require_groups=True)`` asks for it)."""
+
+
+SCAN_ARRAYS = (
+    ScanArray("diffraction", "diffraction", np.dtype(np.float32)),
+    ScanArray("xcoords", "xcoords", np.dtype(np.float64)),
+    ScanArray("ycoords", "ycoords", np.dtype(np.float64)),
+    ScanArray("probeGuess", "probe", np.dtype(np.complex64)),
+    ScanArray("objectGuess", "obj", np.dtype(np.complex64)),
+    ScanArray("scan_index", "scan_index", np.dtype(np.int64)),
+    ScanArray("groups", "groups", np.dtype(np.int64), optional=True),
+)
+"""The one map between a scan file's keys, ``Scan``'s fields and their dtypes."""
+METADATA_KEY = "metadata"
+"""A 0-d unicode array holding the metadata as a JSON object."""
 REQUIRED_METADATA = (
     "schema_version",
     "dose",
@@ -91,17 +106,8 @@ def mean_counts(diffraction: np.ndarray) -> float:
 def write_scan(path: Path, scan: Scan) -> Path:
     """Validate ``scan`` and write it to ``path`` atomically (uncompressed NPZ, no pickles)."""
     check_scan(scan, Path(path))
-    arrays = {
-        "diffraction": scan.diffraction,
-        "xcoords": scan.xcoords,
-        "ycoords": scan.ycoords,
-        "probeGuess": scan.probe,
-        "objectGuess": scan.obj,
-        "scan_index": scan.scan_index,
-        "metadata": np.array(json.dumps(scan.metadata, sort_keys=True)),
-    }
-    if scan.groups is not None:
-        arrays["groups"] = scan.groups
+    arrays = {spec.key: array for spec, array in _arrays_of(scan) if array is not None}
+    arrays[METADATA_KEY] = np.array(json.dumps(scan.metadata, sort_keys=True))
     return write_atomic(Path(path), lambda handle: np.savez(handle, **arrays))
 
 
@@ -116,33 +122,39 @@ def load_scan(path: Path, *, require_groups: bool = False) -> Scan:
     """
     path = Path(path)
     arrays = read_npz(path)
-    missing = [key for key in (*_ARRAY_DTYPES, "metadata") if key not in arrays]
-    if require_groups and "groups" not in arrays:
-        missing.append("groups")
+    required = [spec.key for spec in SCAN_ARRAYS if not spec.optional or require_groups]
+    missing = [key for key in (*required, METADATA_KEY) if key not in arrays]
     if missing:
         raise ContractError(f"{path}: missing key(s) {', '.join(missing)}")
     scan = Scan(
-        diffraction=arrays["diffraction"],
-        ycoords=arrays["ycoords"],
-        xcoords=arrays["xcoords"],
-        probe=arrays["probeGuess"],
-        obj=arrays["objectGuess"],
-        scan_index=arrays["scan_index"],
-        metadata=_parse_metadata(path, arrays["metadata"]),
-        groups=arrays.get("groups"),
+        **{spec.attribute: arrays.get(spec.key) for spec in SCAN_ARRAYS},
+        metadata=parse_metadata(path, arrays[METADATA_KEY]),
     )
     check_scan(scan, path)
     return scan
 
 
-def read_npz(path: Path) -> dict[str, np.ndarray]:
+def _arrays_of(scan: Scan) -> list[tuple[ScanArray, np.ndarray | None]]:
+    """Each entry of ``SCAN_ARRAYS`` with ``scan``'s array for it (None: an absent optional one)."""
+    return [(spec, getattr(scan, spec.attribute)) for spec in SCAN_ARRAYS]
+
+
+def read_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
+    """The arrays of an NPZ file (only ``keys`` among them, if given), never unpickling.
+
+    Raises
+    ------
+    ContractError
+        If the file is missing, not an NPZ, or a read array is a pickled object array.
+    """
+    path = Path(path)
     if not path.is_file():
         raise ContractError(f"{path}: file not found")
     if not zipfile.is_zipfile(path):
         raise ContractError(f"{path}: not a readable NPZ file (not a zip archive)")
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {key: npz[key] for key in npz.files}
+            return {key: npz[key] for key in npz.files if keys is None or key in keys}
     except ValueError as err:
         if "pickle" in str(err):
             raise ContractError(f"{path}: holds a pickled object array, which is not allowed") from err
@@ -151,7 +163,8 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
         raise ContractError(f"{path}: not a readable NPZ file ({err})") from err
 
 
-def _parse_metadata(path: Path, raw: np.ndarray) -> dict[str, Any]:
+def parse_metadata(path: Path, raw: np.ndarray) -> dict[str, Any]:
+    """The JSON object a file's 0-d metadata string holds; ContractError names the file."""
     if raw.ndim != 0 or raw.dtype.kind != "U":
         raise ContractError(f"{path}: metadata must be a 0-d JSON string, got {raw.dtype} {raw.shape}")
     try:
@@ -172,19 +185,9 @@ def check_scan(scan: Scan, path: Path) -> None:
 
 
 def _check_dtypes(scan: Scan, path: Path) -> None:
-    found = {
-        "diffraction": scan.diffraction,
-        "xcoords": scan.xcoords,
-        "ycoords": scan.ycoords,
-        "probeGuess": scan.probe,
-        "objectGuess": scan.obj,
-        "scan_index": scan.scan_index,
-    }
-    for key, array in found.items():
-        if array.dtype != _ARRAY_DTYPES[key]:
-            raise ContractError(f"{path}: {key} must be {_ARRAY_DTYPES[key]}, got {array.dtype}")
-    if scan.groups is not None and scan.groups.dtype != _GROUPS_DTYPE:
-        raise ContractError(f"{path}: groups must be int64, got {scan.groups.dtype}")
+    for spec, array in _arrays_of(scan):
+        if array is not None and array.dtype != spec.dtype:
+            raise ContractError(f"{path}: {spec.key} must be {spec.dtype}, got {array.dtype}")
 
 
 def _check_shapes(scan: Scan, path: Path) -> None:
@@ -209,16 +212,10 @@ def _check_shapes(scan: Scan, path: Path) -> None:
 
 
 def _check_values(scan: Scan, path: Path) -> None:
-    for key, array in (
-        ("diffraction", scan.diffraction),
-        ("xcoords", scan.xcoords),
-        ("ycoords", scan.ycoords),
-        ("probeGuess", scan.probe),
-        ("objectGuess", scan.obj),
-    ):
-        bad = ~np.isfinite(array)
-        if bad.any():
-            raise ContractError(f"{path}: {key} holds {int(bad.sum())} non-finite value(s) (NaN or inf)")
+    for spec, array in _arrays_of(scan):
+        bad = None if array is None or spec.dtype.kind not in "fc" else ~np.isfinite(array)
+        if bad is not None and bad.any():
+            raise ContractError(f"{path}: {spec.key} holds {int(bad.sum())} non-finite value(s) (NaN or inf)")
     negative = scan.diffraction < 0
     if negative.any():
         raise ContractError(

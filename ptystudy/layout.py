@@ -3,26 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from enum import StrEnum
 from pathlib import Path
 
-
-class Split(StrEnum):
-    """Which side of the y cut a scan lies on."""
-
-    TRAIN = "train"
-    TEST = "test"
+from ptystudy.conditions import Split
 
 
 def dose_label(dose: float) -> str:
     """``dose_{d}`` with the dose as an integer, e.g. ``dose_1000``."""
     return f"dose_{int(dose)}"
-
-
-def dose_text(dose: float) -> str:
-    """Short human form of a dose for names and titles, e.g. ``1e4``."""
-    exponent = f"{dose:.0e}".replace("e+0", "e").replace("e+", "e")
-    return exponent if float(exponent) == dose else str(int(dose))
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ptystudy.contract import read_npz
+from ptystudy.contract import parse_metadata, read_npz
 from ptystudy.errors import ContractError
 from ptystudy.files import write_atomic
 
@@ -41,7 +41,7 @@ def load_recon(path: Path) -> Reconstruction:
     missing = [key for key in ("object", "coverage", "metadata") if key not in arrays]
     if missing:
         raise ContractError(f"{path}: missing key(s) {', '.join(missing)}")
-    recon = Reconstruction(arrays["object"], arrays["coverage"], json.loads(str(arrays["metadata"])))
+    recon = Reconstruction(arrays["object"], arrays["coverage"], parse_metadata(path, arrays["metadata"]))
     check_recon(recon, path)
     return recon
 

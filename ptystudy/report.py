@@ -1,306 +1,101 @@
-"""Figures of the study, written as PNG files (never shown on screen)."""
+"""The study report (DESIGN §8, §10): the tidy metrics table, its figures and summaries."""
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
-from typing import Any
 
 import numpy as np
-from matplotlib import colormaps
-from matplotlib.colors import Colormap
-from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+import pandas as pd
 
-from ptystudy.files import atomic_path
+from ptystudy.compare import METRIC_COLUMNS
+from ptystudy.figures import arm_rank, plot_heatmaps, plot_metric_curves
+from ptystudy.files import write_text
 
-
-def save_figure(figure: Figure, path: Path) -> Path:
-    """Write ``figure`` to ``path`` as PNG, atomically."""
-    with atomic_path(Path(path), suffix=".png") as temporary:
-        figure.savefig(temporary, dpi=110, bbox_inches="tight")
-    return Path(path)
-
-
-def plot_spacing_histogram(
-    path: Path,
-    nn_distances_px: np.ndarray,
-    *,
-    step_px: float,
-    diameter_px: float,
-    measured_overlap: float,
-    title: str,
-) -> Path:
-    """Histogram of nearest-neighbour spacings with the scan step S and the probe footprint D marked."""
-    figure = Figure(figsize=(5.5, 3.6))
-    axes = figure.add_subplot()
-    top = max(float(nn_distances_px.max()), diameter_px) * 1.05
-    axes.hist(nn_distances_px, bins=np.linspace(0, top, 40), color="tab:blue", alpha=0.8)
-    axes.axvline(step_px, color="tab:red", linestyle="--", label=f"scan step S = {step_px:.1f} px")
-    mean = float(nn_distances_px.mean())
-    axes.axvline(mean, color="tab:blue", linestyle="-", label=f"mean spacing {mean:.1f} px")
-    axes.axvline(diameter_px, color="black", linestyle=":", label=f"probe footprint D = {diameter_px:.1f} px")
-    axes.set_xlabel("distance to nearest neighbour (object pixels)")
-    axes.set_ylabel("positions")
-    axes.set_title(
-        f"{title}\n{nn_distances_px.size} positions, mean disc overlap with nearest neighbour {measured_overlap:.2f}"
-    )
-    axes.legend(fontsize=8)
-    return save_figure(figure, path)
+HEADLINE = (
+    ("phase", "ms_ssim"),
+    ("phase", "frc50"),
+    ("phase", "frc50_onset"),
+    ("amplitude", "ms_ssim"),
+    ("amplitude", "frc50"),
+)
+"""The scores the summary tables and curves show first."""
+HEATMAPS = (("phase", "ms_ssim"), ("phase", "frc50"), ("amplitude", "ms_ssim"))
 
 
-def plot_loss_history(path: Path, history: dict) -> Path:
-    """Training and validation loss per epoch, with the best epoch marked."""
-    figure = Figure(figsize=(5.5, 3.6))
-    axes = figure.add_subplot()
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    axes.plot(epochs, history["loss"], marker="o", label="training")
-    axes.plot(epochs, history["val_loss"], marker="s", label="validation")
-    axes.axvline(history["best_epoch"], color="grey", linestyle=":", label=f"best epoch {history['best_epoch']}")
-    unit = "Poisson NLL per pixel" if history["arm"].startswith("pinn") else "MAE amplitude + phase"
-    axes.set_xlabel("epoch")
-    axes.set_ylabel(f"loss ({unit})")
-    axes.set_title(f"{history['arm']}: {history['n_train']} training samples, {history['epochs_run']} epochs")
-    axes.legend(fontsize=8)
-    return save_figure(figure, path)
+def read_metrics(paths: list[Path]) -> pd.DataFrame:
+    """Concatenate per-condition ``metrics.csv`` files into one tidy table, sorted."""
+    if not paths:
+        return pd.DataFrame(columns=list(METRIC_COLUMNS))
+    table = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+    missing = set(METRIC_COLUMNS) - set(table.columns)
+    if missing:
+        raise ValueError(f"metrics files lack the column(s) {', '.join(sorted(missing))}")
+    table = table.assign(_arm=table.arm.map(arm_rank))
+    return table.sort_values(["dose", "view", "split", "_arm", "component", "metric"]).drop(columns="_arm")
 
 
-def plot_cost_history(path: Path, cost_per_epoch: list[float], *, title: str) -> Path:
-    """LSQML cost per epoch on a log scale."""
-    figure = Figure(figsize=(5.5, 3.6))
-    axes = figure.add_subplot()
-    axes.semilogy(np.arange(1, len(cost_per_epoch) + 1), cost_per_epoch, marker=".")
-    axes.set_xlabel("epoch")
-    axes.set_ylabel("LSQML cost (pty-chi MSE of sqrt intensities)")
-    axes.set_title(title)
-    return save_figure(figure, path)
+def write_report(report_dir: Path, table: pd.DataFrame) -> dict[str, Path]:
+    """Write ``metrics.csv``, the heatmaps (test split) and the metric-vs-dose curves.
 
-
-ARM_COLOURS = {
-    "pinn": "tab:blue",
-    "pinn_gs1": "tab:cyan",
-    "supervised": "tab:orange",
-    "lsqml": "tab:green",
-    "flat": "tab:gray",
-}
-ARM_TITLES = {
-    "pinn": "PtychoPINN gs2",
-    "pinn_gs1": "PtychoPINN gs1",
-    "supervised": "supervised (PtychoNN)",
-    "lsqml": "LSQML (pty-chi)",
-    "flat": "flat (no information)",
-}
-METRIC_TITLES = {
-    "mae": "MAE",
-    "mse": "MSE",
-    "psnr": "PSNR (dB)",
-    "ssim": "SSIM",
-    "ms_ssim": "MS-SSIM",
-    "frc50": "FRC 0.5 resolution (fraction of Nyquist)",
-    "frc_halfbit": "FRC 1/2-bit resolution (fraction of Nyquist)",
-    "frc50_onset": "FRC 0.5 band onset (fraction of Nyquist)",
-    "frc_halfbit_onset": "FRC 1/2-bit band onset (fraction of Nyquist)",
-}
-UNSCORED_COLOUR = "#b9e4b0"
-COMPONENT_UNITS = {"amplitude": "amplitude (a.u.)", "phase": "phase (rad)"}
-
-
-def arm_title(arm: str) -> str:
-    return ARM_TITLES.get(arm, arm)
-
-
-def arm_rank(arm: str) -> tuple[int, str]:
-    """Sort key putting arms in the study's order (pinn, pinn_gs1, supervised, lsqml), others after."""
-    order = list(ARM_TITLES)
-    return (order.index(arm) if arm in order else len(order), arm)
-
-
-def plot_montage(
-    path: Path,
-    truth: dict[str, np.ndarray],
-    arms: dict[str, dict[str, np.ndarray]],
-    mask: np.ndarray,
-    *,
-    captions: dict[str, str],
-    title: str,
-) -> Path:
-    """Ground truth and every arm (rows), amplitude and phase (columns), shared colour scales.
-
-    truth, arms[arm] : {"amplitude": (h, w), "phase": (h, w)} aligned crops.
-    mask : (h, w) bool; unscored pixels are drawn pale green (a colour neither map uses).
-    captions : a line under each arm's name (e.g. its scores).
+    Returns the written files by name. With no metrics there are no figures.
     """
-    rows = {"ground truth": truth, **{arm_title(arm): images for arm, images in arms.items()}}
-    notes = {"ground truth": "", **{arm_title(arm): captions.get(arm, "") for arm in arms}}
-    height, width = mask.shape
-    panel_width = 4.2
-    panel_height = max(panel_width * height / width, 1.2) + 0.5
-    figure = Figure(figsize=(2 * panel_width + 1.2, panel_height * len(rows) + 0.6), layout="constrained")
-    grid = figure.subplots(len(rows), 2, squeeze=False)
-    for column, component in enumerate(("amplitude", "phase")):
-        vmin, vmax = float(truth[component][mask].min()), float(truth[component][mask].max())
-        cmap = matplotlib_cmap("gray" if component == "amplitude" else "twilight_shifted")
-        image = None
-        for row, (name, images) in enumerate(rows.items()):
-            axes = grid[row, column]
-            values = np.ma.masked_array(images[component], ~mask)
-            image = axes.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
-            axes.set_xticks([])
-            axes.set_yticks([])
-            note = f"\n{notes[name]}" if notes[name] and column == 0 else ""
-            axes.set_title(f"{name}: {component}{note}", fontsize=8)
-        figure.colorbar(image, ax=grid[:, column], shrink=0.6, label=COMPONENT_UNITS[component])
-    figure.suptitle(f"{title}\nafter alignment; pale green = not scored (outside the view's coverage)", fontsize=9)
-    return save_figure(figure, path)
+    report_dir = Path(report_dir)
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, columns=list(METRIC_COLUMNS))
+    files = {"metrics": write_text(report_dir / "metrics.csv", buffer.getvalue())}
+    if table.empty:
+        return files
+    split = "test" if (table.split == "test").any() else str(table.split.iloc[0])
+    for component, metric in HEATMAPS:
+        name = f"heatmap_{component}_{metric}"
+        files[name] = plot_heatmaps(report_dir / f"{name}.png", table, component=component, metric=metric, split=split)
+    files["metrics_vs_dose"] = plot_metric_curves(report_dir / "metrics_vs_dose.png", table, panels=list(HEADLINE))
+    return files
 
 
-def matplotlib_cmap(name: str) -> Colormap:
-    """A copy of colour map ``name`` with masked pixels drawn pale green, which neither the
-    grey amplitude map nor the twilight phase map contains."""
-    return colormaps[name].with_extremes(bad=UNSCORED_COLOUR)
+def wide_table(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (dose, view, split, arm) with a column per headline ``component metric``."""
+    if table.empty:
+        return pd.DataFrame()
+    keys = ["dose", "view", "split", "arm"]
+    pivot = table.pivot_table(index=keys, columns=["component", "metric"], values="value", aggfunc="first")
+    columns = {f"{component} {metric}": pivot[(component, metric)] for component, metric in HEADLINE}
+    wide = pd.DataFrame(columns).reset_index()
+    wide["_arm"] = wide.arm.map(arm_rank)
+    return wide.sort_values(["split", "dose", "view", "_arm"]).drop(columns="_arm")
 
 
-def plot_frc(path: Path, curves: dict[str, dict[str, Any]], *, title: str) -> Path:
-    """FRC per arm for amplitude and phase, with the 0.5 and 1/2-bit thresholds.
-
-    curves[arm][component] : an object with ``frequency``, ``frc`` and ``halfbit`` arrays.
-    """
-    figure = Figure(figsize=(10, 3.8), layout="constrained")
-    grid = figure.subplots(1, 2, sharey=True)
-    for axes, component in zip(grid, ("amplitude", "phase"), strict=True):
-        reference = None
-        for arm, by_component in curves.items():
-            curve = by_component[component]
-            reference = curve
-            axes.plot(curve.frequency, curve.frc, color=ARM_COLOURS.get(arm), label=arm_title(arm))
-        axes.axhline(0.5, color="black", linestyle="--", linewidth=0.8, label="0.5 threshold")
-        if reference is not None:
-            axes.plot(reference.frequency, reference.halfbit, color="grey", linestyle=":", label="1/2-bit threshold")
-        axes.set_xlim(0, 1)
-        axes.set_ylim(-0.2, 1.02)
-        axes.set_xlabel("spatial frequency (fraction of Nyquist)")
-        axes.set_title(f"{component}")
-        axes.grid(alpha=0.3)
-    grid[0].set_ylabel("Fourier ring correlation with the truth")
-    grid[1].legend(fontsize=7, loc="upper right")
-    figure.suptitle(title, fontsize=10)
-    return save_figure(figure, path)
-
-
-def plot_heatmaps(path: Path, table: Any, *, component: str, metric: str, split: str) -> Path:
-    """One dose x view heatmap per arm of ``metric`` on ``component`` (values written in the cells).
-
-    table : pandas DataFrame with the tidy columns of ``report/metrics.csv``.
-    """
-    rows = table[(table.component == component) & (table.metric == metric) & (table.split == split)]
-    arms = sorted(set(rows.arm), key=arm_rank)
-    doses = sorted(set(rows.dose))
-    views = list(dict.fromkeys(rows.view))
-    figure = Figure(figsize=(2.6 * max(len(arms), 1) + 1.0, 0.55 * len(doses) + 1.8), layout="constrained")
-    grid = figure.subplots(1, max(len(arms), 1), squeeze=False)[0]
-    upper = 1.0 if metric in ("ms_ssim", "ssim", "frc50", "frc_halfbit") else float(np.nanmax(rows.value))
-    image = None
-    for axes, arm in zip(grid, arms, strict=False):
-        cells = np.full((len(doses), len(views)), np.nan)
-        for row in rows[rows.arm == arm].itertuples():
-            cells[doses.index(row.dose), views.index(row.view)] = row.value
-        image = axes.imshow(cells, cmap="viridis", vmin=0.0, vmax=upper, aspect="auto", origin="lower")
-        for (i, j), value in np.ndenumerate(cells):
-            text = "failed" if np.isnan(value) else f"{value:.2f}"
-            axes.text(
-                j, i, text, ha="center", va="center", fontsize=8, color="white" if value < 0.6 * upper else "black"
-            )
-        axes.set_xticks(range(len(views)), views)
-        axes.set_yticks(range(len(doses)), [f"{dose:.0e}" for dose in doses])
-        axes.set_xlabel("view (scan overlap)")
-        axes.set_title(arm_title(arm), fontsize=9)
-    grid[0].set_ylabel("dose (photons per pattern)")
-    if image is not None:
-        figure.colorbar(image, ax=list(grid), shrink=0.8, label=METRIC_TITLES.get(metric, metric))
-    figure.suptitle(f"{component} {METRIC_TITLES.get(metric, metric)}, {split} split", fontsize=10)
-    return save_figure(figure, path)
+def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:
+    """Markdown section: the headline scores per condition and arm, and the figure files."""
+    wide = wide_table(table)
+    if wide.empty:
+        return "## Scores\n\nNo condition produced scores.\n"
+    headers = list(wide.columns)
+    lines = [
+        "## Scores",
+        "",
+        "After alignment, on the view's scanned region (MS-SSIM: 1 is perfect; FRC in fractions of "
+        "Nyquist: frc50 is where the first sustained band above 0.5 ends, 1 = resolved up to Nyquist; "
+        "frc50_onset where it starts, above 0 for a low-frequency deficit). The flat row is the "
+        "no-information reference. Full table: `report/metrics.csv`.",
+        "",
+        "| " + " | ".join(headers) + " |",
+        "|" + "---|" * len(headers),
+    ]
+    for row in wide.itertuples(index=False):
+        cells = [
+            f"{value:g}" if isinstance(value, float) and name == "dose" else _cell(value)
+            for name, value in zip(headers, row, strict=True)
+        ]
+        lines.append("| " + " | ".join(cells) + " |")
+    if figures:
+        lines += ["", "## Figures", ""]
+        lines += [f"- {name}: `{path}`" for name, path in figures.items() if path.suffix == ".png"]
+    return "\n".join(lines) + "\n"
 
 
-def plot_metric_curves(path: Path, table: Any, *, panels: list[tuple[str, str]]) -> Path:
-    """Metric vs dose, one column per view and one row per (component, metric), a line per arm.
-
-    The test split is drawn solid, the training split dashed.
-    """
-    views = list(dict.fromkeys(table.view))
-    figure = Figure(figsize=(4.2 * len(views), 2.8 * len(panels)), layout="constrained")
-    grid = figure.subplots(len(panels), len(views), squeeze=False, sharex=True)
-    for i, (component, metric) in enumerate(panels):
-        for j, view in enumerate(views):
-            axes = grid[i, j]
-            cell = table[(table.view == view) & (table.component == component) & (table.metric == metric)]
-            for arm in sorted(set(cell.arm) & set(ARM_TITLES), key=arm_rank):
-                for split, style in (("test", "-"), ("train", "--")):
-                    line = cell[(cell.arm == arm) & (cell.split == split)].sort_values("dose")
-                    if line.empty:
-                        continue
-                    axes.plot(
-                        line.dose,
-                        line.value,
-                        style,
-                        marker="o" if split == "test" else None,
-                        color=ARM_COLOURS[arm],
-                        alpha=1.0 if split == "test" else 0.5,
-                        label=f"{arm_title(arm)} ({split})",
-                    )
-            axes.set_xscale("log")
-            axes.grid(alpha=0.3)
-            axes.set_title(f"{view} view: {component} {METRIC_TITLES.get(metric, metric)}", fontsize=9)
-            if i == len(panels) - 1:
-                axes.set_xlabel("dose (photons per pattern)")
-            if j == 0:
-                axes.set_ylabel(f"{component} {metric}")
-    handles, labels = grid[0, 0].get_legend_handles_labels()
-    if handles:
-        figure.legend(handles, labels, loc="outside lower center", ncol=4, fontsize=8)
-    figure.suptitle("Scores vs dose (solid: held-out test split; dashed: training split)", fontsize=10)
-    return save_figure(figure, path)
-
-
-def radial_power_spectrum(image: np.ndarray, bins: int) -> tuple[np.ndarray, np.ndarray]:
-    """Radially averaged power spectrum of a real (h, w) image, its mean removed and a Hann
-    window applied. Returns ``(frequency, power)``: (bins,) cycles per pixel (up to 0.5,
-    Nyquist) and the mean |FFT|^2 per ring."""
-    height, width = image.shape
-    window = np.outer(np.hanning(height), np.hanning(width))
-    spectrum = np.abs(np.fft.fft2((image - image.mean()) * window)) ** 2
-    radius = np.hypot(*np.meshgrid(np.fft.fftfreq(height), np.fft.fftfreq(width), indexing="ij"))
-    ring = np.minimum((radius / 0.5 * bins).astype(np.int64), bins)
-    power = np.bincount(ring.ravel(), weights=spectrum.ravel(), minlength=bins + 1)[:bins]
-    counts = np.bincount(ring.ravel(), minlength=bins + 1)[:bins]
-    return (np.arange(bins) + 0.5) * 0.5 / bins, power / np.maximum(counts, 1)
-
-
-def plot_specimen(path: Path, obj: np.ndarray, *, cut_row: int, diameter_px: float, title: str) -> Path:
-    """The specimen's amplitude and phase with the train/test cut, and the feature-size
-    spectrum of each: radially averaged power of the train and test halves against spatial
-    frequency, with the probe footprint D and the finest (1 px) feature size marked."""
-    figure = Figure(figsize=(12, 7.5), layout="constrained")
-    grid = figure.subplots(2, 2)
-    parts = {"amplitude": np.abs(obj), "phase": np.angle(obj)}
-    for column, (component, values) in enumerate(parts.items()):
-        axes = grid[0, column]
-        image = axes.imshow(values, cmap="gray" if component == "amplitude" else "twilight_shifted")
-        axes.axhline(cut_row - 0.5, color="tab:red", linewidth=1)
-        axes.text(2, cut_row - 3, "train", color="tab:red", fontsize=8, va="bottom")
-        axes.text(2, cut_row + 3, "test", color="tab:red", fontsize=8, va="top")
-        axes.set_title(f"{component}")
-        figure.colorbar(image, ax=axes, shrink=0.8, label=COMPONENT_UNITS[component])
-        axes = grid[1, column]
-        bins = min(values.shape) // 4
-        for name, region, style in (("train half", values[:cut_row], "-"), ("test half", values[cut_row:], "--")):
-            frequency, power = radial_power_spectrum(region, bins)
-            axes.loglog(frequency[1:], power[1:], style, label=name)
-        axes.axvline(1 / diameter_px, color="black", linestyle=":", label=f"1/D (features {diameter_px:.1f} px wide)")
-        axes.axvline(0.5, color="grey", linestyle=":", label="Nyquist (1 px features)")
-        axes.xaxis.set_minor_formatter(NullFormatter())
-        axes.set_xlabel("spatial frequency (cycles per pixel)")
-        axes.set_ylabel("power (a.u.)")
-        axes.set_title(f"{component}: feature-size spectrum")
-        axes.grid(alpha=0.3, which="both")
-        axes.legend(fontsize=7)
-    figure.suptitle(title, fontsize=10)
-    return save_figure(figure, path)
+def _cell(value: object) -> str:
+    if isinstance(value, float | np.floating):
+        return "n/a" if np.isnan(value) else f"{value:.3f}"
+    return str(value)

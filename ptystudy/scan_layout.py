@@ -18,8 +18,8 @@ from typing import Any
 import numpy as np
 from scipy.spatial import cKDTree
 
+from ptystudy.conditions import Split
 from ptystudy.errors import InfeasibleViewError
-from ptystudy.layout import Split
 from ptystudy.seeds import seed_sequence
 
 LATTICE_JITTER_FRACTION = 0.05

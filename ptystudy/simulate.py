@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,11 +20,11 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from ptystudy import physics
+from ptystudy.conditions import Split
 from ptystudy.config import ScanConfig, Seeds, SpecimenKind, StudyConfig
-from ptystudy.contract import SCHEMA_VERSION, Scan
+from ptystudy.contract import SCHEMA_VERSION, Scan, read_npz
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
-from ptystudy.layout import Split
 from ptystudy.scan_layout import PlannedScan, plan_scans, split_regions, split_rows
 
 logger = logging.getLogger(__name__)
@@ -90,17 +89,7 @@ def load_user_specimen(path: Path, patch_size: int) -> tuple[np.ndarray, np.ndar
         Naming the file: missing key, pickled or non-complex arrays, wrong shapes,
         non-finite values, a zero object, or a probe larger than the object.
     """
-    if not path.is_file():
-        raise ContractError(f"{path}: object file not found")
-    if not zipfile.is_zipfile(path):
-        raise ContractError(f"{path}: not a readable NPZ file (not a zip archive)")
-    try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {key: npz[key] for key in npz.files if key in ("objectGuess", "probeGuess")}
-    except ValueError as err:
-        raise ContractError(f"{path}: holds a pickled object array, which is not allowed ({err})") from err
-    except (OSError, EOFError) as err:
-        raise ContractError(f"{path}: not a readable NPZ file ({err})") from err
+    arrays = read_npz(path, keys=("objectGuess", "probeGuess"))
     if "objectGuess" not in arrays:
         raise ContractError(f"{path}: missing key objectGuess")
     obj = _complex_array(path, "objectGuess", arrays["objectGuess"], ndim=2)

@@ -39,8 +39,8 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.hashing import hash_objects
 from pydantic import BaseModel
 
+from ptystudy.conditions import dose_text
 from ptystudy.errors import is_transient
-from ptystudy.layout import dose_text
 from tasks._code_version import code_fingerprint
 
 PHASE_RETRIES = 2

@@ -17,14 +17,15 @@ from ptystudy.compare import (
     write_aligned,
     write_metrics_csv,
 )
+from ptystudy.conditions import dose_text
 from ptystudy.config import EvaluationConfig
 from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
+from ptystudy.figures import arm_rank, arm_title, plot_frc, plot_montage
 from ptystudy.files import write_json
-from ptystudy.layout import RunLayout, dose_text
+from ptystudy.layout import RunLayout
 from ptystudy.recon import load_recon
 from ptystudy.records import CompareRecord, FileRecord, ReconRecord, ViewRecord
-from ptystudy.report import arm_rank, arm_title, plot_frc, plot_montage
 from ptystudy.stitch import coverage_mask
 from tasks._prefect import phase_task
 

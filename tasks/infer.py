@@ -7,8 +7,9 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
+from ptystudy.conditions import dose_text
 from ptystudy.contract import load_scan
-from ptystudy.layout import RunLayout, dose_text
+from ptystudy.layout import RunLayout
 from ptystudy.models.inference import reconstruct_view
 from ptystudy.models.training import load_network
 from ptystudy.recon import Reconstruction, write_recon

@@ -9,14 +9,15 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
+from ptystudy.conditions import dose_text
 from ptystudy.config import LsqmlConfig
 from ptystudy.contract import load_scan
-from ptystudy.layout import RunLayout, dose_text
+from ptystudy.figures import plot_cost_history
+from ptystudy.layout import RunLayout
 from ptystudy.lsqml_worker import LsqmlWorker
 from ptystudy.ptychi_adapter import LsqmlSettings
 from ptystudy.recon import Reconstruction, write_recon
 from ptystudy.records import FileRecord, ReconRecord, ViewRecord
-from ptystudy.report import plot_cost_history
 from ptystudy.stitch import coverage_mask
 from tasks._prefect import phase_task
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from typing import Any
 
 from ptystudy.contract import load_scan
+from ptystudy.figures import plot_specimen
 from ptystudy.records import CompareRecord, ScanRecord
-from ptystudy.report import plot_specimen
-from ptystudy.study_report import metrics_markdown, read_metrics, wide_table, write_report
+from ptystudy.report import metrics_markdown, read_metrics, wide_table, write_report
 from tasks._prefect import phase_task
 
 

@@ -7,10 +7,11 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
+from ptystudy.conditions import dose_text
 from ptystudy.config import Arm, TrainingConfig
 from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
-from ptystudy.layout import RunLayout, dose_text
+from ptystudy.layout import RunLayout
 from ptystudy.models.training import save_network, train_network
 from ptystudy.records import FileRecord, ModelRecord, ViewRecord
 from tasks._prefect import phase_task

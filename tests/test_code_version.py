@@ -45,7 +45,7 @@ def _edit(path: Path) -> None:
         ("ptystudy/physics.py", {"simulate", "train", "infer"}),
         # the figures module: spacing.png, loss.png, the LSQML cost figure, montages, the report;
         # infer loads networks through models.training, which draws loss.png
-        ("ptystudy/report.py", {"views", "train", "infer", "lsqml", "compare", "report"}),
+        ("ptystudy/figures.py", {"views", "train", "infer", "lsqml", "compare", "report"}),
         # files.py is under every phase, through contract, records and report
         ("ptystudy/files.py", set(PHASES)),
         ("ptystudy/models/__init__.py", {"train", "infer"}),  # runs on importing any model module

@@ -90,7 +90,7 @@ def test_an_empty_study_matrix_is_an_error():
         resolve_config("smoke", overrides={"scan.doses": []})
     with pytest.raises(ConfigError, match=r"views\.overlaps"):
         resolve_config("smoke", overrides={"views.overlaps": {"dense": None, "sparse": None}})
-    from ptystudy.summary import StudyLedger
+    from ptystudy.ledger import StudyLedger
 
     with pytest.raises(ValueError, match="the study matrix is empty"):
         StudyLedger([])

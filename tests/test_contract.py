@@ -5,10 +5,11 @@ import json
 import numpy as np
 import pytest
 
-from ptystudy.contract import load_scan, write_scan
+from ptystudy.conditions import Split
+from ptystudy.contract import METADATA_KEY, SCAN_ARRAYS, load_scan, read_npz, write_scan
 from ptystudy.errors import ContractError, is_transient
-from ptystudy.layout import Split
 from ptystudy.simulate import simulate_study_dose
+from ptystudy.views import build_view
 
 
 @pytest.fixture
@@ -128,3 +129,40 @@ def test_contract_errors_are_never_transient():
     assert not is_transient(ValueError("bad value"))
     assert is_transient(TimeoutError("slow disk"))
     assert is_transient(MemoryError())
+
+
+@pytest.mark.parametrize("spec", SCAN_ARRAYS, ids=lambda spec: spec.key)
+def test_every_array_of_the_key_table_is_written_loaded_and_checked(smoke_config, tmp_path, spec):
+    """One table drives writing, loading and the dtype and value checks of every array."""
+    train = simulate_study_dose(smoke_config, 1e4)[Split.TRAIN]
+    view = build_view(train, name="dense", overlap=0.7, config=smoke_config.views, seeds=smoke_config.seeds)
+    scan = view.scan  # a view carries groups too
+    path = write_scan(tmp_path / "view.npz", scan)
+    arrays = _arrays(path)
+    assert set(arrays) == {entry.key for entry in SCAN_ARRAYS} | {METADATA_KEY}
+    loaded = load_scan(path, require_groups=True)
+    np.testing.assert_array_equal(getattr(loaded, spec.attribute), getattr(scan, spec.attribute))
+
+    wrong = {"i": np.int32, "f": np.float16, "c": np.complex128}[spec.dtype.kind]
+    _rewrite(path, **{spec.key: arrays[spec.key].astype(wrong)})
+    with pytest.raises(ContractError, match=f"view.npz: {spec.key} must be {spec.dtype}, got"):
+        load_scan(path, require_groups=True)
+    if spec.dtype.kind in "fc":
+        broken = arrays[spec.key].copy()
+        broken.flat[0] = np.inf
+        _rewrite(path, **{spec.key: broken})
+        with pytest.raises(ContractError, match=f"view.npz: {spec.key} holds 1 non-finite value"):
+            load_scan(path, require_groups=True)
+    _rewrite(path, **{spec.key: None})
+    with pytest.raises(ContractError, match=f"view.npz: missing key\\(s\\) {spec.key}$"):
+        load_scan(path, require_groups=True)
+
+
+def test_only_the_keys_asked_for_are_read(tmp_path):
+    """A file with a pickled entry beside the arrays asked for (PtychoPINN writes its metadata
+    so) is readable for those arrays; asking for the pickled one is refused."""
+    path = tmp_path / "theirs.npz"
+    np.savez(path, objectGuess=np.ones((4, 4), np.complex64), _metadata=np.array([{"a": 1}], dtype=object))
+    assert set(read_npz(path, keys=("objectGuess", "probeGuess"))) == {"objectGuess"}
+    with pytest.raises(ContractError, match="theirs.npz: holds a pickled object array"):
+        read_npz(path)

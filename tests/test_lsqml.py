@@ -8,10 +8,10 @@ import sys
 import numpy as np
 import pytest
 
+from ptystudy.conditions import Split
 from ptystudy.config import resolve_config
 from ptystudy.contract import write_scan
 from ptystudy.errors import ContractError, TransientError
-from ptystudy.layout import Split
 from ptystudy.lsqml_worker import LsqmlWorker
 from ptystudy.ptychi_adapter import LsqmlSettings, batch_size, cost_plateaued
 from ptystudy.simulate import simulate_study_dose

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from ptystudy import physics
+from ptystudy.conditions import Split
 from ptystudy.config import Arm, resolve_config
-from ptystudy.layout import Split
 from ptystudy.simulate import simulate_study_dose
 from ptystudy.stitch import Stitcher
 from ptystudy.views import build_corpus, build_view

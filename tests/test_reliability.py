@@ -10,6 +10,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -57,8 +58,18 @@ def _results(root: Path) -> dict[str, object]:
     return {"hashes": hashes, "recons": recons, "metrics": metrics}
 
 
+@dataclass(frozen=True)
+class ConcurrentPair:
+    """Two finished study runs, and what each held right after finishing (tests that change
+    a run directory later cannot change what the others compare)."""
+
+    runs: tuple[Path, Path]
+    results: tuple[dict[str, object], dict[str, object]]
+    bad_files: tuple[list[Path], list[Path]]
+
+
 @pytest.fixture(scope="module")
-def concurrent_pair(tmp_path_factory) -> tuple[Path, Path]:
+def concurrent_pair(tmp_path_factory) -> ConcurrentPair:
     """Two uninterrupted studies started at the same time in different directories, sharing
     the project's embedded-server database."""
     root = tmp_path_factory.mktemp("concurrent")
@@ -79,12 +90,17 @@ def concurrent_pair(tmp_path_factory) -> tuple[Path, Path]:
     for process, output in zip(processes, outputs, strict=True):
         assert process.returncode == 0, output[-3000:]
         assert "4 conditions, 4 executed, 4 succeeded, 0 failed" in output
-    return runs
+    return ConcurrentPair(
+        runs,
+        (_results(runs[0]), _results(runs[1])),
+        (_bad_files(runs[0]), _bad_files(runs[1])),
+    )
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(concurrent_pair) -> Path:
-    return concurrent_pair[0]
+    """The first of the pair; no test changes it."""
+    return concurrent_pair.runs[0]
 
 
 def test_killed_during_training_resumes_to_the_same_results(uninterrupted, tmp_path):
@@ -156,22 +172,30 @@ def test_an_output_directory_that_is_not_writable_is_a_clear_error(tmp_path):
 
 
 def test_two_studies_in_different_directories_run_at_once(concurrent_pair):
-    first, second = (_results(out) for out in concurrent_pair)
+    first, second = concurrent_pair.results
     assert first["hashes"] == second["hashes"] and len(first["hashes"]) == 2 + 4 + 2  # scans, views, corpora
     pd.testing.assert_frame_equal(first["metrics"], second["metrics"])
-    assert not _bad_files(concurrent_pair[0]) and not _bad_files(concurrent_pair[1])
+    assert concurrent_pair.bad_files == ([], [])
 
 
 def test_changing_the_doses_reruns_only_the_new_dose(concurrent_pair):
-    """In place (cache keys hold the run directory's paths), on the second concurrent run,
-    which the tests before this one have finished comparing."""
-    run_dir = concurrent_pair[1]
+    """In place (cache keys hold the run directory's paths), on the second concurrent run;
+    the pair's comparison uses what the runs held before."""
+    run_dir = concurrent_pair.runs[1]
+    written = {path: path.stat().st_mtime_ns for path in run_dir.rglob("*") if path.is_file()}
     result = _study(run_dir, "--set", "scan.doses=[1000,10000]")
     assert result.returncode == 0, result.stderr[-3000:]
     phases = json.loads((run_dir / "report" / "summary.json").read_text())["phases"]
+    rewritten = sorted(
+        str(path.relative_to(run_dir))
+        for path, mtime in written.items()
+        if path.is_file() and path.stat().st_mtime_ns != mtime and "report" not in path.parts
+    )
+    warnings = [line for line in (result.stdout + result.stderr).splitlines() if "WARNING" in line or "rror" in line]
     expected_cached = {"simulate": 1, "views": 4, "train": 2, "infer": 4, "lsqml": 4, "compare": 4}
     for phase, cached in expected_cached.items():
-        assert (phases[phase]["cached"], phases[phase]["tasks"]) == (cached, 2 * cached), phase
+        observed = (phases[phase]["cached"], phases[phase]["tasks"])
+        assert observed == (cached, 2 * cached), f"{phase}: rewritten {rewritten}; {warnings[-20:]}"
 
 
 # Cache keys at task level, in this process's Prefect server.
@@ -246,9 +270,9 @@ def test_a_regenerated_input_file_is_not_a_cache_hit(prefect_server, tmp_path, s
 def test_a_transient_training_failure_is_retried_and_a_permanent_one_is_not(
     prefect_server, uninterrupted, tmp_path, smoke_config, monkeypatch
 ):
-    import tasks.train
     from prefect.client.orchestration import get_client
 
+    import tasks.train
     from ptystudy.contract import load_scan
     from ptystudy.errors import ContractError
     from ptystudy.records import FileRecord, ViewRecord

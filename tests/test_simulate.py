@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from ptystudy.conditions import Split
 from ptystudy.config import resolve_config
 from ptystudy.contract import load_scan, write_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
-from ptystudy.layout import Split
 from ptystudy.simulate import ScanPlanConfig, make_specimen, simulate_dose, simulate_study_dose
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
+from ptystudy.conditions import Split, conditions
 from ptystudy.errors import InfeasibleViewError
-from ptystudy.layout import Split
-from ptystudy.plan import check_plan, conditions
+from ptystudy.plan import check_plan
 from ptystudy.scan_layout import Region, min_spacing_px, nearest_neighbour_distances, scan_positions, split_rows
 from ptystudy.simulate import simulate_study_dose
 from ptystudy.views import build_corpus, build_view, disc_overlap, make_groups

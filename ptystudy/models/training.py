@@ -20,11 +20,11 @@ import numpy as np
 
 from ptystudy.config import Arm, TrainingConfig
 from ptystudy.contract import Scan
+from ptystudy.figures import plot_loss_history
 from ptystudy.files import atomic_path, write_json
 from ptystudy.models.data import NetworkData, input_scale, network_data, observable_phase, truth_patches
 from ptystudy.models.layers import PoissonNLL
 from ptystudy.models.networks import ModelSpec, build_pinn, build_supervised
-from ptystudy.report import plot_loss_history
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from ptystudy.layout import dose_text
-from ptystudy.plan import Condition
+from ptystudy.conditions import Condition, dose_text
 from ptystudy.records import ModelRecord, ReconRecord, ViewRecord
 
 
