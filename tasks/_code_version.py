@@ -13,8 +13,10 @@ so upgrading TensorFlow retrains the networks and leaves the simulation cached.
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import importlib.util
+import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from importlib import metadata
@@ -32,6 +34,10 @@ NUMERIC_LIBRARIES = {
     "skimage": "scikit-image",
 }
 """Import name -> distribution of the libraries whose versions can change a phase's numbers."""
+_AST_LOCK = threading.Lock()
+"""CPython 3.11 keeps ``ast.parse``'s recursion count per interpreter, not per thread: two
+threads parsing at once at different stack depths fail with ``SystemError: AST constructor
+recursion depth mismatch``. Cache keys are computed on the task runner's threads."""
 
 
 @dataclass(frozen=True)
@@ -92,10 +98,19 @@ def _imports(path: Path, module: str) -> tuple[set[str], set[str]]:
 
     ``import a.b`` and ``from a import b`` import module ``a.b`` and ``a`` respectively;
     ``from a import b`` may also import module ``a.b`` (or take attribute ``b`` of ``a``),
-    hence ``maybe_modules``.
+    hence ``maybe_modules``. Parsed once per file version (path, size and mtime).
     """
-    tree = ast.parse(path.read_bytes(), filename=str(path))
-    package = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    stat = path.stat()
+    modules, maybe_modules = _parsed_imports(str(path), module, stat.st_size, stat.st_mtime_ns)
+    return set(modules), set(maybe_modules)
+
+
+@functools.lru_cache(maxsize=1024)
+def _parsed_imports(path: str, module: str, size: int, mtime_ns: int) -> tuple[frozenset[str], frozenset[str]]:
+    source = Path(path).read_bytes()
+    with _AST_LOCK:
+        tree = ast.parse(source, filename=path)
+    package = module if Path(path).name == "__init__.py" else module.rpartition(".")[0]
     modules: set[str] = set()
     maybe_modules: set[str] = set()
     for node in ast.walk(tree):
@@ -108,7 +123,7 @@ def _imports(path: Path, module: str) -> tuple[set[str], set[str]]:
                 base = ".".join([*anchor, base] if base else anchor)
             modules.add(base)
             maybe_modules.update(f"{base}.{alias.name}" for alias in node.names)
-    return modules, maybe_modules
+    return frozenset(modules), frozenset(maybe_modules)
 
 
 def _source(name: str, roots: list[Path] | None) -> Path | None:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -79,3 +81,44 @@ def test_a_missing_module_is_a_clear_error(tree):
     (tree / "ptystudy" / "scan_layout.py").unlink()
     with pytest.raises(ValueError, match="cannot find the source of module 'ptystudy.scan_layout'"):
         code_fingerprint("tasks.simulate", [tree])
+
+
+def test_fingerprints_are_computed_on_many_threads_at_once(tree):
+    """The task runner's threads compute cache keys at once, at different stack depths;
+    CPython 3.11's ast.parse fails there unless parses take turns (SystemError, and then
+    Prefect persists no result, so the next run misses the cache)."""
+    errors: list[BaseException] = []
+
+    class Cycle:
+        """Garbage whose collection runs Python code, so threads switch mid-parse (as in a study)."""
+
+        def __init__(self) -> None:
+            self.itself = self
+
+        def __del__(self) -> None:
+            pass
+
+    def at_depth(depth: int) -> None:
+        if depth:
+            at_depth(depth - 1)
+            return
+        for _ in range(15):
+            _code_version._parsed_imports.cache_clear()  # parse again every time
+            garbage = [Cycle() for _ in range(200)]
+            del garbage
+            try:
+                code_fingerprint("tasks.compare", [tree]).digest()
+            except SystemError as error:
+                errors.append(error)
+
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        threads = [threading.Thread(target=at_depth, args=(depth,)) for depth in (3, 20, 40, 60)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors, errors[:3]

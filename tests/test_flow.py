@@ -38,13 +38,14 @@ def _phase_files(root: Path) -> dict[str, tuple[str, int]]:
 
 @pytest.fixture(scope="module")
 def smoke_run(prefect_server, tmp_path_factory):
+    """The run directory, summary and flow run id of one smoke study."""
     out = tmp_path_factory.mktemp("smoke")
-    summary = study(profile="smoke", out=str(out))
-    return out, summary
+    state = study(profile="smoke", out=str(out), return_state=True)
+    return out, state.result(), state.state_details.flow_run_id
 
 
 def test_smoke_study_runs_green(smoke_run):
-    out, summary = smoke_run
+    out, summary, _ = smoke_run
     assert (summary["n_conditions"], summary["n_success"], summary["n_failed"]) == (12, 12, 0)
     layout = RunLayout(out)
     for dose in (1e3, 1e4, 1e5):
@@ -94,7 +95,7 @@ METRICS = {"mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit", "frc
 
 
 def test_smoke_study_scores_every_condition_and_arm(smoke_run):
-    out, summary = smoke_run
+    out, summary, _ = smoke_run
     layout = RunLayout(out)
     table = pd.read_csv(layout.report_dir / "metrics.csv")
     assert list(table.columns) == ["dose", "view", "split", "arm", "component", "metric", "value"]
@@ -134,11 +135,13 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
 
 def test_study_artifacts_reach_the_api(smoke_run):
     from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
 
+    _, _, flow_run_id = smoke_run  # other studies in this session publish the same keys
     with get_client(sync_client=True) as client:
         artifacts = client.read_artifacts(
-            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["study-summary", "study-metrics"]))
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=["study-summary", "study-metrics"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
         )
     by_key = {artifact.key: artifact for artifact in artifacts}
     assert "failed: **0**" in by_key["study-summary"].data
@@ -150,7 +153,7 @@ def test_every_report_figure_has_a_link_artifact(smoke_run):
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
-    out, _ = smoke_run
+    out, _, _ = smoke_run
     report = json.loads((out / "report" / "summary.json").read_text())["report"]
     figures = {name: Path(path) for name, path in report.items() if path.endswith(".png")}
     assert {"metrics_vs_dose", "heatmap_phase_ms_ssim"} <= set(figures)
@@ -165,7 +168,7 @@ def test_every_report_figure_has_a_link_artifact(smoke_run):
 
 
 def test_cached_rerun_does_no_phase_work(smoke_run):
-    out, _ = smoke_run
+    out, _, _ = smoke_run
     before = _phase_files(out)
     summary = study(profile="smoke", out=str(out))
     for phase in ("simulate", "views", "train", "infer", "lsqml", "compare"):
