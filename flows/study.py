@@ -36,7 +36,7 @@ from flows._progress import StudyProgress  # noqa: E402
 from flows._runners import LOCAL, describe_task_runner, runs_in_parallel, task_runner  # noqa: E402
 from ptystudy.conditions import Condition, Split, conditions  # noqa: E402
 from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config  # noqa: E402
-from ptystudy.errors import InfeasibleViewError  # noqa: E402
+from ptystudy.errors import ContractError, InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
 from ptystudy.layout import RunLayout  # noqa: E402
 from ptystudy.ledger import (  # noqa: E402
@@ -47,7 +47,7 @@ from ptystudy.ledger import (  # noqa: E402
 )
 from ptystudy.manifest import build_manifest  # noqa: E402
 from ptystudy.plan import check_plan  # noqa: E402
-from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
+from ptystudy.records import CompareRecord, FileRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
 from ptystudy.seeds import derived_seed  # noqa: E402
 from ptystudy.simulate import ScanPlanConfig  # noqa: E402
@@ -56,7 +56,7 @@ from tasks.compare import compare_condition  # noqa: E402
 from tasks.infer import infer_arm  # noqa: E402
 from tasks.reconstruct import reconstruct_lsqml  # noqa: E402
 from tasks.report import build_report  # noqa: E402
-from tasks.simulate import simulate_scan  # noqa: E402
+from tasks.simulate import import_scans, simulate_scan  # noqa: E402
 from tasks.train import train_arm  # noqa: E402
 from tasks.views import select_view  # noqa: E402
 
@@ -87,15 +87,12 @@ def study(
     config = resolve_config(profile, config_file=config_file, overrides=overrides)
     layout = RunLayout(Path(out or f"runs/{config.profile}").resolve())
     logger = get_run_logger()
-    diameter, plans = check_plan(config)
+    plan = check_plan(config)
     logger.info(
-        "%s profile: %d conditions, probe footprint D = %.1f px, %d scans of %d positions per dose, "
-        "output in %s; tasks run on %s",
+        "%s profile: %d conditions, %s, output in %s; tasks run on %s",
         config.profile,
         len(conditions(config)),
-        diameter,
-        sum(len(scans) for scans in plans.values()),
-        sum(scan.n_positions for scans in plans.values() for scan in scans),
+        plan,
         layout.root,
         describe_task_runner(),
     )
@@ -142,13 +139,29 @@ class StudyRun:
 
 
 def run_simulation(run: StudyRun) -> dict[tuple[float, str], ScanRecord]:
-    """Phase C mapped over doses; a failed dose fails all its conditions."""
+    """Phase C mapped over doses (simulated, or read from ``scan.files``); a failed dose
+    fails all its conditions."""
+    config = run.config
+    if config.scan.files:
+        phase, futures = "import", import_jobs(run)
+    else:
+        phase, futures = "simulate", simulation_jobs(run)
+    scans: dict[tuple[float, str], ScanRecord] = {}
+    finished = collect(
+        run, phase, futures.items(), len(futures), lambda dose, error: run.fail_where(phase, error, dose=dose)
+    )
+    for dose, records in finished.items():
+        scans.update({(dose, record.split): record for record in records})
+    return scans
+
+
+def simulation_jobs(run: StudyRun) -> dict[float, PrefectFuture[Any]]:
     config = run.config
     simulate = run.phase(simulate_scan)
     object_file = config.scan.object_file
     object_sha256 = sha256_file(Path(object_file)) if object_file else None
     # each task sees only its own dose, so changing the others keeps its cache
-    futures = {
+    return {
         float(dose): simulate.submit(
             config.scan.model_copy(update={"doses": (float(dose),)}),
             ScanPlanConfig.of(config),
@@ -159,13 +172,23 @@ def run_simulation(run: StudyRun) -> dict[tuple[float, str], ScanRecord]:
         )
         for dose in config.scan.doses
     }
-    scans: dict[tuple[float, str], ScanRecord] = {}
-    finished = collect(
-        run, "simulate", futures.items(), len(futures), lambda dose, error: run.fail_where("simulate", error, dose=dose)
-    )
-    for dose, records in finished.items():
-        scans.update({(dose, record.split): record for record in records})
-    return scans
+
+
+def import_jobs(run: StudyRun) -> dict[float, PrefectFuture[Any]]:
+    """One import task per dose; its key holds the files' hashes, so a changed file recomputes."""
+    config = run.config
+    read = run.phase(import_scans)
+    return {
+        float(dose): read.submit(
+            {split: FileRecord.of(Path(name)) for split, name in files.model_dump().items()},
+            ScanPlanConfig.of(config),
+            config.seeds,
+            float(dose),
+            config.scan.round_positions,
+            run.run_dir,
+        )
+        for dose, files in sorted(config.scan.files.items())
+    }
 
 
 def run_views(run: StudyRun, scans: dict[tuple[float, str], ScanRecord]) -> dict[Condition, ViewRecord]:
@@ -439,7 +462,7 @@ def main(argv: list[str] | None = None) -> int:
         out = Path(args.out or f"runs/{args.profile}").resolve()
         with RunLock(out):
             pass  # writable and not in use; the flow takes the lock for its whole run
-    except (ConfigError, InfeasibleViewError, RunDirectoryError, ValueError) as err:
+    except (ConfigError, ContractError, InfeasibleViewError, RunDirectoryError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if args.dask and not os.environ.get("PREFECT_API_URL"):

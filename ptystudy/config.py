@@ -42,6 +42,22 @@ class SpecimenKind(StrEnum):
     """Mostly flat discs and bars wider than the probe: shows the limit of single-shot networks."""
 
 
+class ObjectFileProbe(StrEnum):
+    """Which probe scans a user's object (``scan.object_file``)."""
+
+    FILE = "file"
+    """The file's probeGuess, which must be N x N (the built-in probe if the file has none)."""
+    BUILTIN = "builtin"
+    """The built-in probe; the file's probeGuess, of any size, is not read."""
+
+
+class ScanFiles(_Frozen):
+    """One dose's existing scans: a train file and a test file (contract or PtychoPINN layout)."""
+
+    train: str
+    test: str
+
+
 class ScanConfig(_Frozen):
     """Phase C: object, probe, position pool, doses and the train/test split."""
 
@@ -53,12 +69,32 @@ class ScanConfig(_Frozen):
     """Which built-in specimen to scan; ignored when ``object_file`` is set."""
     object_file: str | None = None
     """NPZ with ``objectGuess`` (H, W) complex and optionally ``probeGuess`` (N, N) complex."""
+    object_file_probe: ObjectFileProbe = ObjectFileProbe.FILE
+    """Scan ``object_file``'s object with the file's probe or the built-in one. A probe of
+    another size is not resampled: that would change its footprint on the object."""
     probe_diameter_fraction: float = Field(0.45, ge=0.1, le=0.7)
     """Built-in probe's aperture diameter as a fraction of N (the footprint D is measured)."""
     doses: tuple[float, ...] = Field((1e3, 1e4, 1e5), min_length=1, max_length=32)
     """Mean expected total counts per diffraction pattern, photons; each a distinct integer."""
     train_fraction: float = Field(0.5, gt=0.1, lt=0.9)
     """Fraction of the object's rows above the train/test cut."""
+    files: dict[float, ScanFiles] | None = None
+    """Existing scans instead of simulated ones: dose -> {train: path, test: path}, each
+    file in the contract's or PtychoPINN's layout. Phase C reads them instead of
+    simulating; the doses are these keys (``doses`` is set from them), and each split is
+    scored against its own file's objectGuess."""
+    round_positions: bool = False
+    """Round continuous positions of PtychoPINN-layout ``files`` to whole pixels (the
+    residual is recorded); otherwise such a file is refused."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _doses_of_files(cls, data: Any) -> Any:
+        if isinstance(data, dict) and data.get("files"):
+            if data.get("object_file"):
+                raise ValueError("scan.files and scan.object_file exclude each other: give one")
+            data = {**data, "doses": tuple(sorted(float(dose) for dose in data["files"]))}
+        return data
 
     @field_validator("patch_size_px")
     @classmethod

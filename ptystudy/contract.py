@@ -29,12 +29,17 @@ class ScanArray:
     dtype: np.dtype
     optional: bool = False
     """Only views carry it (``load_scan(require_groups=True)`` asks for it)."""
+    copy: bool = False
+    """Written as a copy of the field for PtychoPINN's training loader, which needs it;
+    optional on load (older files lack it), and must equal the field when present."""
 
 
 SCAN_ARRAYS = (
     ScanArray("diffraction", "diffraction", np.dtype(np.float32)),
     ScanArray("xcoords", "xcoords", np.dtype(np.float64)),
     ScanArray("ycoords", "ycoords", np.dtype(np.float64)),
+    ScanArray("xcoords_start", "xcoords", np.dtype(np.float64), copy=True),
+    ScanArray("ycoords_start", "ycoords", np.dtype(np.float64), copy=True),
     ScanArray("probeGuess", "probe", np.dtype(np.complex64)),
     ScanArray("objectGuess", "obj", np.dtype(np.complex64)),
     ScanArray("scan_index", "scan_index", np.dtype(np.int64)),
@@ -106,9 +111,13 @@ def mean_counts(diffraction: np.ndarray) -> float:
 def write_scan(path: Path, scan: Scan) -> Path:
     """Validate ``scan`` and write it to ``path`` atomically (uncompressed NPZ, no pickles)."""
     check_scan(scan, Path(path))
-    arrays = {spec.key: array for spec, array in _arrays_of(scan) if array is not None}
-    arrays[METADATA_KEY] = np.array(json.dumps(scan.metadata, sort_keys=True))
+    arrays = {**scan_arrays(scan), METADATA_KEY: np.array(json.dumps(scan.metadata, sort_keys=True))}
     return write_atomic(Path(path), lambda handle: np.savez(handle, **arrays))
+
+
+def scan_arrays(scan: Scan) -> dict[str, np.ndarray]:
+    """The arrays of ``scan`` by their NPZ keys (metadata aside)."""
+    return {spec.key: array for spec, array in _arrays_of(scan) if array is not None}
 
 
 def load_scan(path: Path, *, require_groups: bool = False) -> Scan:
@@ -122,21 +131,25 @@ def load_scan(path: Path, *, require_groups: bool = False) -> Scan:
     """
     path = Path(path)
     arrays = read_npz(path)
-    required = [spec.key for spec in SCAN_ARRAYS if not spec.optional or require_groups]
+    required = [spec.key for spec in SCAN_ARRAYS if not spec.copy and (not spec.optional or require_groups)]
     missing = [key for key in (*required, METADATA_KEY) if key not in arrays]
     if missing:
         raise ContractError(f"{path}: missing key(s) {', '.join(missing)}")
     scan = Scan(
-        **{spec.attribute: arrays.get(spec.key) for spec in SCAN_ARRAYS},
+        **{spec.attribute: arrays.get(spec.key) for spec in SCAN_ARRAYS if not spec.copy},
         metadata=parse_metadata(path, arrays[METADATA_KEY]),
     )
     check_scan(scan, path)
+    for spec in SCAN_ARRAYS:
+        if spec.copy and spec.key in arrays and not np.array_equal(arrays[spec.key], getattr(scan, spec.attribute)):
+            raise ContractError(f"{path}: {spec.key} differs from {spec.attribute}")
     return scan
 
 
-def _arrays_of(scan: Scan) -> list[tuple[ScanArray, np.ndarray | None]]:
-    """Each entry of ``SCAN_ARRAYS`` with ``scan``'s array for it (None: an absent optional one)."""
-    return [(spec, getattr(scan, spec.attribute)) for spec in SCAN_ARRAYS]
+def _arrays_of(scan: Scan, *, copies: bool = True) -> list[tuple[ScanArray, np.ndarray | None]]:
+    """Each entry of ``SCAN_ARRAYS`` with ``scan``'s array for it (None: an absent optional
+    one); ``copies=False`` leaves out the entries that repeat another."""
+    return [(spec, getattr(scan, spec.attribute)) for spec in SCAN_ARRAYS if copies or not spec.copy]
 
 
 def read_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.ndarray]:
@@ -163,6 +176,18 @@ def read_npz(path: Path, keys: tuple[str, ...] | None = None) -> dict[str, np.nd
         raise ContractError(f"{path}: not a readable NPZ file ({err})") from err
 
 
+def complex_array(path: Path, key: str, array: np.ndarray, *, ndim: int) -> np.ndarray:
+    """A user's complex array (any precision) as complex64; ContractError names the file
+    if it is not complex, not ``ndim``-D or not finite."""
+    if array.dtype.kind != "c":
+        raise ContractError(f"{path}: {key} must be complex, got {array.dtype}")
+    if array.ndim != ndim:
+        raise ContractError(f"{path}: {key} must be {ndim}-D, got shape {array.shape}")
+    if not np.all(np.isfinite(array)):
+        raise ContractError(f"{path}: {key} holds non-finite values (NaN or inf)")
+    return array.astype(np.complex64)
+
+
 def parse_metadata(path: Path, raw: np.ndarray) -> dict[str, Any]:
     """The JSON object a file's 0-d metadata string holds; ContractError names the file."""
     if raw.ndim != 0 or raw.dtype.kind != "U":
@@ -185,7 +210,7 @@ def check_scan(scan: Scan, path: Path) -> None:
 
 
 def _check_dtypes(scan: Scan, path: Path) -> None:
-    for spec, array in _arrays_of(scan):
+    for spec, array in _arrays_of(scan, copies=False):
         if array is not None and array.dtype != spec.dtype:
             raise ContractError(f"{path}: {spec.key} must be {spec.dtype}, got {array.dtype}")
 
@@ -212,10 +237,18 @@ def _check_shapes(scan: Scan, path: Path) -> None:
 
 
 def _check_values(scan: Scan, path: Path) -> None:
-    for spec, array in _arrays_of(scan):
+    for spec, array in _arrays_of(scan, copies=False):
         bad = None if array is None or spec.dtype.kind not in "fc" else ~np.isfinite(array)
         if bad is not None and bad.any():
             raise ContractError(f"{path}: {spec.key} holds {int(bad.sum())} non-finite value(s) (NaN or inf)")
+    for key, coords in (("ycoords", scan.ycoords), ("xcoords", scan.xcoords)):
+        off_pixel = coords != np.rint(coords)
+        if off_pixel.any():
+            raise ContractError(
+                f"{path}: {int(off_pixel.sum())} {key} value(s) are not whole pixels, first "
+                f"{coords[np.flatnonzero(off_pixel)[0]]:g}; the study's forward model needs whole-pixel "
+                "positions (import a PtychoPINN file with --round-positions)"
+            )
     negative = scan.diffraction < 0
     if negative.any():
         raise ContractError(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import platform
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -59,8 +60,11 @@ def output_hashes(records: list[BaseModel]) -> dict[str, str]:
 def build_manifest(config: StudyConfig, records: list[BaseModel]) -> dict[str, Any]:
     """The ``manifest.json`` payload (DESIGN §10)."""
     inputs = {}
-    if config.scan.object_file:
-        inputs[config.scan.object_file] = FileRecord.of(config.scan.object_file).sha256
+    given = [config.scan.object_file] if config.scan.object_file else []
+    for files in (config.scan.files or {}).values():
+        given += [files.train, files.test]
+    for name in given:
+        inputs[name] = FileRecord.of(Path(name)).sha256
     return {
         "config": config.model_dump(mode="json"),
         "seeds": config.seeds.model_dump(),

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from ptystudy.conditions import Split
 from ptystudy.config import StudyConfig
-from ptystudy.scan_layout import PlannedScan
+from ptystudy.scan_files import check_scan_files
 from ptystudy.simulate import ScanPlanConfig, make_specimen, plan_specimen_scans
 
 
-def check_plan(config: StudyConfig) -> tuple[float, dict[Split, list[PlannedScan]]]:
-    """Lay out every scan of the study before any simulation; return the probe diameter D
-    (px) and the planned scans per split.
+def check_plan(config: StudyConfig) -> str:
+    """Lay out every scan of the study before any simulation (or, for existing scans,
+    check that their files exist); return a line that describes the plan.
 
     Raises
     ------
@@ -20,8 +19,16 @@ def check_plan(config: StudyConfig) -> tuple[float, dict[Split, list[PlannedScan
     ValueError
         If a split has no room for a patch.
     ContractError
-        If the user's object file is broken.
+        If the user's object file is broken, or a given scan file does not exist.
     """
+    if config.scan.files:
+        files = {dose: files.model_dump() for dose, files in config.scan.files.items()}
+        check_scan_files(files)
+        return f"existing scans: {2 * len(files)} files, views laid out on their positions"
     specimen = make_specimen(config.scan, config.seeds)
     plans = plan_specimen_scans(specimen, config.scan, ScanPlanConfig.of(config), config.seeds)
-    return specimen.probe_diameter_px, plans
+    return "probe footprint D = {:.1f} px, {} scans of {} positions per dose".format(
+        specimen.probe_diameter_px,
+        sum(len(scans) for scans in plans.values()),
+        sum(scan.n_positions for scans in plans.values() for scan in scans),
+    )

@@ -21,8 +21,8 @@ from pydantic import BaseModel, ConfigDict
 
 from ptystudy import physics
 from ptystudy.conditions import Split
-from ptystudy.config import ScanConfig, Seeds, SpecimenKind, StudyConfig
-from ptystudy.contract import SCHEMA_VERSION, Scan, read_npz
+from ptystudy.config import ObjectFileProbe, ScanConfig, Seeds, SpecimenKind, StudyConfig
+from ptystudy.contract import SCHEMA_VERSION, Scan, complex_array, read_npz
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
 from ptystudy.scan_layout import PlannedScan, plan_scans, split_regions, split_rows
@@ -68,18 +68,21 @@ def make_specimen(config: ScanConfig, seeds: Seeds) -> Specimen:
         }
         return Specimen(obj, probe, provenance)
     path = Path(config.object_file)
-    obj, probe = load_user_specimen(path, size)
+    obj, probe = load_user_specimen(path, size, read_probe=config.object_file_probe is ObjectFileProbe.FILE)
     provenance = {"object": str(path), "object_sha256": sha256_file(path)}
     if probe is None:
         probe = physics.make_probe(size, config.probe_diameter_fraction)
-        provenance["probe"] = f"built-in defocused aperture, diameter fraction {config.probe_diameter_fraction}"
+        provenance["probe"] = (
+            f"built-in defocused aperture, diameter fraction {config.probe_diameter_fraction} "
+            f"(object_file_probe: {config.object_file_probe})"
+        )
     else:
         provenance["probe"] = f"probeGuess of {path}"
     return Specimen(obj, probe, provenance)
 
 
-def load_user_specimen(path: Path, patch_size: int) -> tuple[np.ndarray, np.ndarray | None]:
-    """Read ``objectGuess`` (and ``probeGuess`` if present) from a user's NPZ.
+def load_user_specimen(path: Path, patch_size: int, *, read_probe: bool = True) -> tuple[np.ndarray, np.ndarray | None]:
+    """Read ``objectGuess`` (and ``probeGuess`` if present and ``read_probe``) from a user's NPZ.
 
     Returns ``(obj, probe)``: (H, W) complex64 and (N, N) complex64 or None.
 
@@ -89,18 +92,19 @@ def load_user_specimen(path: Path, patch_size: int) -> tuple[np.ndarray, np.ndar
         Naming the file: missing key, pickled or non-complex arrays, wrong shapes,
         non-finite values, a zero object, or a probe larger than the object.
     """
-    arrays = read_npz(path, keys=("objectGuess", "probeGuess"))
+    arrays = read_npz(path, keys=("objectGuess", "probeGuess") if read_probe else ("objectGuess",))
     if "objectGuess" not in arrays:
         raise ContractError(f"{path}: missing key objectGuess")
-    obj = _complex_array(path, "objectGuess", arrays["objectGuess"], ndim=2)
+    obj = complex_array(path, "objectGuess", arrays["objectGuess"], ndim=2)
     probe = arrays.get("probeGuess")
     if probe is not None:
-        probe = _complex_array(path, "probeGuess", probe, ndim=2)
+        probe = complex_array(path, "probeGuess", probe, ndim=2)
         if probe.shape != (patch_size, patch_size):
             if probe.shape[0] > obj.shape[0] or probe.shape[1] > obj.shape[1]:
                 raise ContractError(f"{path}: probeGuess {probe.shape} is larger than objectGuess {obj.shape}")
             raise ContractError(
-                f"{path}: probeGuess must be ({patch_size}, {patch_size}) to match patch_size_px, got {probe.shape}"
+                f"{path}: probeGuess must be ({patch_size}, {patch_size}) to match patch_size_px, got "
+                f"{probe.shape}; set scan.object_file_probe: builtin to scan the object with the built-in probe"
             )
         if not np.any(probe):
             raise ContractError(f"{path}: probeGuess is zero everywhere")
@@ -112,16 +116,6 @@ def load_user_specimen(path: Path, patch_size: int) -> tuple[np.ndarray, np.ndar
     if not np.any(obj):
         raise ContractError(f"{path}: objectGuess is zero everywhere")
     return obj, probe
-
-
-def _complex_array(path: Path, key: str, array: np.ndarray, *, ndim: int) -> np.ndarray:
-    if array.dtype.kind != "c":
-        raise ContractError(f"{path}: {key} must be complex, got {array.dtype}")
-    if array.ndim != ndim:
-        raise ContractError(f"{path}: {key} must be {ndim}-D, got shape {array.shape}")
-    if not np.all(np.isfinite(array)):
-        raise ContractError(f"{path}: {key} holds non-finite values (NaN or inf)")
-    return array.astype(np.complex64)
 
 
 class ScanPlanConfig(BaseModel):

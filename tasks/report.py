@@ -25,8 +25,8 @@ def build_report(compared: list[CompareRecord], specimen: ScanRecord | None, rep
     """
     table = read_metrics([record.metrics.verified() for record in compared])
     files = write_report(Path(report_dir), table)
-    if specimen is not None:
-        scan = load_scan(specimen.file.verified())
+    scan = None if specimen is None else load_scan(specimen.file.verified())
+    if scan is not None and "cut_row" in scan.metadata:  # a simulated specimen
         files["specimen"] = plot_specimen(
             Path(report_dir) / "specimen.png",
             scan.obj,

@@ -1,4 +1,4 @@
-"""Phase C task: simulate one dose and write its train and test scans."""
+"""Phase C tasks: simulate one dose, or read its existing scans, and write its train and test scans."""
 
 from __future__ import annotations
 
@@ -7,10 +7,12 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
+from ptystudy.conditions import Split
 from ptystudy.config import ScanConfig, Seeds
-from ptystudy.contract import write_scan
+from ptystudy.contract import Scan, write_scan
 from ptystudy.layout import RunLayout
 from ptystudy.records import FileRecord, ScanRecord
+from ptystudy.scan_files import existing_split, read_scan_file
 from ptystudy.simulate import ScanPlanConfig, simulate_dose
 from tasks._prefect import phase_task
 
@@ -31,9 +33,31 @@ def simulate_scan(
     changed file is a new cache key.
     """
     started = time.perf_counter()
-    layout = RunLayout(Path(run_dir))
+    return _write_splits(RunLayout(Path(run_dir)), dose, simulate_dose(scan_config, plan, seeds, dose), started)
+
+
+@phase_task(name="import")
+def import_scans(
+    files: dict[str, FileRecord], plan: ScanPlanConfig, seeds: Seeds, dose: float, round_positions: bool, run_dir: str
+) -> list[ScanRecord]:
+    """Read one dose's existing train and test scans (contract or PtychoPINN layout), lay
+    out every view on their positions and write ``data/dose_{d}/{train,test}.npz``.
+
+    ``files`` carry the files' sha256s, so a changed file is a new cache key.
+    """
+    started = time.perf_counter()
+    scans = {}
+    for split in Split:
+        source = read_scan_file(files[str(split)].verified(), dose=dose, round_positions=round_positions)
+        scans[split] = existing_split(
+            source, split, plan.overlaps, min_positions=plan.min_positions, seed=seeds.subsampling
+        )
+    return _write_splits(RunLayout(Path(run_dir)), dose, scans, started)
+
+
+def _write_splits(layout: RunLayout, dose: float, scans: dict[Split, Scan], started: float) -> list[ScanRecord]:
     records = []
-    for split, scan in simulate_dose(scan_config, plan, seeds, dose).items():
+    for split, scan in scans.items():
         path = write_scan(layout.scan(dose, split), scan)
         records.append(
             ScanRecord(

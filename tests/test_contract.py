@@ -143,6 +143,13 @@ def test_every_array_of_the_key_table_is_written_loaded_and_checked(smoke_config
     loaded = load_scan(path, require_groups=True)
     np.testing.assert_array_equal(getattr(loaded, spec.attribute), getattr(scan, spec.attribute))
 
+    if spec.copy:  # PtychoPINN's copy of a field: optional, and must equal it
+        _rewrite(path, **{spec.key: arrays[spec.key] + 1})
+        with pytest.raises(ContractError, match=f"view.npz: {spec.key} differs from {spec.attribute}"):
+            load_scan(path, require_groups=True)
+        _rewrite(path, **{spec.key: None})
+        assert load_scan(path, require_groups=True).n_patterns == scan.n_patterns
+        return
     wrong = {"i": np.int32, "f": np.float16, "c": np.complex128}[spec.dtype.kind]
     _rewrite(path, **{spec.key: arrays[spec.key].astype(wrong)})
     with pytest.raises(ContractError, match=f"view.npz: {spec.key} must be {spec.dtype}, got"):
@@ -156,6 +163,16 @@ def test_every_array_of_the_key_table_is_written_loaded_and_checked(smoke_config
     _rewrite(path, **{spec.key: None})
     with pytest.raises(ContractError, match=f"view.npz: missing key\\(s\\) {spec.key}$"):
         load_scan(path, require_groups=True)
+
+
+@pytest.mark.parametrize("key", ["xcoords", "ycoords"])
+def test_positions_between_pixels_are_refused_at_load_time(scan_file, key):
+    arrays = _arrays(scan_file)
+    moved = arrays[key].copy()
+    moved[2] += 0.93
+    _rewrite(scan_file, **{key: moved, f"{key}_start": moved})
+    with pytest.raises(ContractError, match=rf"train\.npz: 1 {key} value\(s\) are not whole pixels, first"):
+        load_scan(scan_file)
 
 
 def test_only_the_keys_asked_for_are_read(tmp_path):

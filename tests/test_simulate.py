@@ -150,6 +150,8 @@ def test_written_scan_loads_without_pickle(smoke_config, tmp_path):
             "diffraction",
             "xcoords",
             "ycoords",
+            "xcoords_start",
+            "ycoords_start",
             "probeGuess",
             "objectGuess",
             "scan_index",

@@ -1,10 +1,13 @@
 """Phase D: overlap formula, scan layouts, pairing across doses, groups, views and corpora."""
 
+import re
+
 import numpy as np
 import pytest
 
 from ptystudy.conditions import Split, conditions
-from ptystudy.errors import InfeasibleViewError
+from ptystudy.config import resolve_config
+from ptystudy.errors import ContractError, InfeasibleViewError
 from ptystudy.plan import check_plan
 from ptystudy.scan_layout import Region, min_spacing_px, nearest_neighbour_distances, scan_positions, split_rows
 from ptystudy.simulate import simulate_study_dose
@@ -124,10 +127,11 @@ def test_the_corpus_starts_with_the_view_and_never_touches_the_test_region(smoke
         build_corpus(test, name="dense", config=config.views, seeds=config.seeds)
 
 
-def test_plan_check_fails_before_any_work(smoke_config):
+def test_plan_check_fails_before_any_work(smoke_config, tmp_path):
     assert len(conditions(smoke_config)) == 12
-    diameter, plans = check_plan(smoke_config)
-    assert diameter > 0 and {scan.name for scan in plans[Split.TEST]} == {"dense", "sparse"}
+    assert re.fullmatch(
+        r"probe footprint D = \d+\.\d px, \d+ scans of \d+ positions per dose", check_plan(smoke_config)
+    )
     tight = smoke_config.model_copy(
         update={
             "views": smoke_config.views.model_copy(
@@ -145,3 +149,6 @@ def test_plan_check_fails_before_any_work(smoke_config):
     )
     with pytest.raises(InfeasibleViewError, match="training corpus needs 10000000 samples"):
         check_plan(greedy)
+    given = resolve_config("smoke", overrides={"scan.files": {"1000": {"train": str(tmp_path / "a.npz"), "test": "b"}}})
+    with pytest.raises(ContractError, match=r"a\.npz: file not found \(scan.files, dose 1000, train split\)"):
+        check_plan(given)
