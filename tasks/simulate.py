@@ -50,7 +50,12 @@ def import_scans(
     for split in Split:
         source = read_scan_file(files[str(split)].verified(), dose=dose, round_positions=round_positions)
         scans[split] = existing_split(
-            source, split, plan.overlaps, min_positions=plan.min_positions, seed=seeds.subsampling
+            source,
+            split,
+            plan.overlaps,
+            min_positions=plan.min_positions,
+            min_samples=plan.min_samples,
+            seed=seeds.subsampling,
         )
     return _write_splits(RunLayout(Path(run_dir)), dose, scans, started)
 
