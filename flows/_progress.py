@@ -8,23 +8,25 @@ from uuid import UUID
 from prefect import get_run_logger
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
-from ptystudy.conditions import conditions
+from ptystudy.conditions import Condition, Split
 from ptystudy.config import StudyConfig
 
 
-def planned_tasks(config: StudyConfig) -> int:
-    """Phase tasks of a study where nothing fails: simulate, views, train, infer, LSQML, compare."""
-    n_conditions = len(conditions(config))
+def planned_tasks(config: StudyConfig, selected: list[Condition], needed: list[Condition]) -> int:
+    """Phase tasks of a study where nothing fails: simulate, views, train, infer, LSQML,
+    compare, for the ``selected`` conditions and the ``needed`` ones that train networks."""
+    n_doses = len({condition.dose for condition in needed})
     n_arms = len(config.training.arms)
-    n_trained = len(config.scan.doses) * len(config.views.overlaps) * n_arms
-    return len(config.scan.doses) + n_conditions + n_trained + n_conditions * n_arms + 2 * n_conditions
+    n_trained = sum(condition.split == Split.TRAIN for condition in needed) * n_arms
+    n_selected = len(selected)
+    return n_doses + len(needed) + n_trained + n_selected * n_arms + 2 * n_selected
 
 
 class StudyProgress:
     """Counts finished phase tasks; publishes the share done as a progress artifact (percent)."""
 
-    def __init__(self, config: StudyConfig):
-        self.total = planned_tasks(config)
+    def __init__(self, config: StudyConfig, selected: list[Condition], needed: list[Condition]):
+        self.total = planned_tasks(config, selected, needed)
         self.done = 0
         self.started = time.monotonic()
         self.artifact_id: UUID = create_progress_artifact(

@@ -34,7 +34,13 @@ from prefect.states import State  # noqa: E402
 from flows._lanes import Job, one_per_lane  # noqa: E402
 from flows._progress import StudyProgress  # noqa: E402
 from flows._runners import LOCAL, describe_task_runner, runs_in_parallel, task_runner  # noqa: E402
-from ptystudy.conditions import Condition, Split, conditions  # noqa: E402
+from ptystudy.conditions import (  # noqa: E402
+    Condition,
+    Selection,
+    Split,
+    needed_conditions,
+    selected_conditions,
+)
 from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config  # noqa: E402
 from ptystudy.errors import ContractError, InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
@@ -79,19 +85,25 @@ def study(
     out: str | None = None,
     fresh: bool = False,
     overrides: dict[str, Any] | None = None,
+    select: dict[str, list[Any]] | None = None,
 ) -> dict[str, Any]:
-    """Run phases C-G of the study for every dose x view x split; publish the report.
+    """Run phases C-G of the study for every dose x view x split, or for those that
+    ``select`` picks (``{"doses": [...], "views": [...], "splits": [...]}``, each optional);
+    publish the report.
 
-    Fails (after publishing) when any condition failed in any phase.
+    Fails (after publishing) when any selected condition failed in any phase.
     """
     config = resolve_config(profile, config_file=config_file, overrides=overrides)
+    selection = Selection(**(select or {}))
+    selected = selected_conditions(config, selection)
     layout = RunLayout(Path(out or f"runs/{config.profile}").resolve())
     logger = get_run_logger()
     plan = check_plan(config)
     logger.info(
-        "%s profile: %d conditions, %s, output in %s; tasks run on %s",
+        "%s profile: %d conditions (%s), %s, output in %s; tasks run on %s",
         config.profile,
-        len(conditions(config)),
+        len(selected),
+        selection.describe(),
         plan,
         layout.root,
         describe_task_runner(),
@@ -99,13 +111,14 @@ def study(
     with RunLock(layout.root) as lock:
         if lock.leftovers:
             logger.warning("removed %d unfinished file(s) a stopped run left behind", len(lock.leftovers))
-        run = StudyRun(config, layout, StudyLedger(conditions(config)), StudyProgress(config), fresh)
+        needed = needed_conditions(config, selected)
+        run = StudyRun(config, layout, StudyLedger(selected), StudyProgress(config, selected, needed), fresh, needed)
         scans = run_simulation(run)
         views = run_views(run, scans)
         models, recons = run_reconstruction(run, views)
         compared = run_compare(run, views, recons)
         run.progress.finish()
-        summary = run.ledger.summary()
+        summary = {**run.ledger.summary(), "selection": selection.describe()}
         records = [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
         publish(config, layout, summary, records, list(compared.values()))
     if summary["n_failed"]:
@@ -122,6 +135,8 @@ class StudyRun:
     ledger: StudyLedger
     progress: StudyProgress
     fresh: bool
+    needed: list[Condition]
+    """The selected conditions and the train-split conditions whose views train their networks."""
 
     def phase(self, task: Task[..., Any]) -> Task[..., Any]:
         """``task`` with this run's result storage (its cache) and ``--fresh`` setting."""
@@ -130,6 +145,9 @@ class StudyRun:
     @property
     def run_dir(self) -> str:
         return str(self.layout.root)
+
+    def selected(self, condition: Condition) -> bool:
+        return condition in self.ledger.conditions
 
     def fail_where(self, phase: str, error: str, **match: Any) -> None:
         """Fail every condition whose fields equal ``match`` (e.g. ``dose=1e3``)."""
@@ -171,6 +189,7 @@ def simulation_jobs(run: StudyRun) -> dict[float, PrefectFuture[Any]]:
             object_sha256,
         )
         for dose in config.scan.doses
+        if float(dose) in {condition.dose for condition in run.needed}
     }
 
 
@@ -188,6 +207,7 @@ def import_jobs(run: StudyRun) -> dict[float, PrefectFuture[Any]]:
             run.run_dir,
         )
         for dose, files in sorted(config.scan.files.items())
+        if float(dose) in {condition.dose for condition in run.needed}
     }
 
 
@@ -204,10 +224,17 @@ def run_views(run: StudyRun, scans: dict[tuple[float, str], ScanRecord]) -> dict
             config.seeds,
             run.run_dir,
         )
-        for condition in run.ledger.conditions
+        for condition in run.needed
         if run.ledger.alive(condition)
     }
-    return collect(run, "views", futures.items(), len(futures), lambda key, error: run.ledger.fail(key, "views", error))
+    # a train view outside the selection fails the selected conditions through their training
+    return collect(
+        run,
+        "views",
+        futures.items(),
+        len(futures),
+        lambda key, error: run.ledger.fail(key, "views", error) if run.selected(key) else None,
+    )
 
 
 @dataclass
@@ -246,7 +273,7 @@ def training_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPha
     config = run.config
     train = run.phase(train_arm)
     jobs: list[Job] = []
-    for condition in run.ledger.conditions:
+    for condition in run.needed:
         if condition.split != Split.TRAIN:
             continue
         view = views.get(condition)
@@ -276,7 +303,7 @@ def inference_jobs(
         )
         for condition, view in views.items()
         for arm in run.config.training.arms
-        if (condition.dose, condition.view, str(arm)) in models
+        if run.selected(condition) and (condition.dose, condition.view, str(arm)) in models
     ]
     return HeavyPhase("infer", jobs, lambda key, error: run.ledger.fail(key[0], f"infer {key[1]}", error))
 
@@ -298,6 +325,7 @@ def lsqml_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPhase:
             ),
         )
         for condition, view in views.items()
+        if run.selected(condition)
     ]
     return HeavyPhase("lsqml", jobs, lambda key, error: run.ledger.fail(key[0], "lsqml", error))
 
@@ -325,6 +353,8 @@ def run_compare(
     score = run.phase(compare_condition)
     futures = {}
     for condition, view in views.items():
+        if not run.selected(condition):
+            continue
         present = sorted((record for (key, _), record in recons.items() if key == condition), key=lambda r: r.arm)
         if not present:
             run.ledger.fail(condition, "compare", "no reconstruction to score: every arm failed")
@@ -443,6 +473,11 @@ def get_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run tasks on Dask: a local cluster, or the scheduler at ADDRESS (needs PREFECT_API_URL)",
     )
+    parser.add_argument("--dose", type=float, action="append", help="run only this dose (repeatable)")
+    parser.add_argument("--view", action="append", help="run only this view (repeatable)")
+    parser.add_argument(
+        "--split", action="append", choices=[str(split) for split in Split], help="run only this split (repeatable)"
+    )
     parser.add_argument(
         "--set",
         dest="overrides",
@@ -458,7 +493,14 @@ def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     try:
         overrides = dict(parse_override(text) for text in args.overrides)
-        check_plan(resolve_config(args.profile, config_file=args.config_file, overrides=overrides))
+        config = resolve_config(args.profile, config_file=args.config_file, overrides=overrides)
+        select = {
+            key: values
+            for key, values in (("doses", args.dose), ("views", args.view), ("splits", args.split))
+            if values
+        }
+        selected_conditions(config, Selection(**select))
+        check_plan(config)
         out = Path(args.out or f"runs/{args.profile}").resolve()
         with RunLock(out):
             pass  # writable and not in use; the flow takes the lock for its whole run
@@ -475,6 +517,7 @@ def main(argv: list[str] | None = None) -> int:
         out=str(out),
         fresh=args.fresh,
         overrides=overrides,
+        select=select or None,
         return_state=True,
     )
     summary = published_summary(state)
@@ -500,6 +543,8 @@ def format_counts(summary: dict[str, Any], out: str) -> str:
         f"study finished: {summary['n_conditions']} conditions, {summary['n_executed']} executed, "
         f"{summary['n_success']} succeeded, {summary['n_failed']} failed",
     ]
+    if summary.get("selection", "all conditions") != "all conditions":
+        lines.append(f"  selected: {summary['selection']}")
     lines += [
         f"  failed: dose {f['dose']:g} {f['view']} {f['split']} in {f['phase']}: {f['error']}"
         for f in summary["failures"]

@@ -98,7 +98,12 @@ def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
     lines = [
         f"# {title}",
         "",
-        f"- conditions (dose x view x split): **{summary['n_conditions']}**",
+        f"- conditions (dose x view x split): **{summary['n_conditions']}**"
+        + (
+            f" (selected: {summary['selection']})"
+            if summary.get("selection", "all conditions") != "all conditions"
+            else ""
+        ),
         f"- executed: **{summary['n_executed']}**",
         f"- succeeded: **{summary['n_success']}**",
         f"- failed: **{summary['n_failed']}**",

@@ -158,7 +158,7 @@ def deployed_runs(server, tmp_path_factory) -> dict[str, tuple[dict, Path]]:
     nightly = server.get("/deployments/name/dose-overlap-study/paper-nightly")
     assert nightly["parameters"]["profile"] == "paper" and nightly["schedules"]
     schema = deployment["parameter_openapi_schema"]
-    assert {"profile", "overrides", "out", "fresh"} <= set(schema["properties"])
+    assert {"profile", "overrides", "out", "fresh", "select"} <= set(schema["properties"])
 
     worker = _start(
         [sys.executable, "-m", "prefect", "worker", "start", "--pool", "ptystudy-process", "--limit", "1"],
