@@ -14,12 +14,13 @@ from ptystudy.config import StudyConfig
 
 def planned_tasks(config: StudyConfig, selected: list[Condition], needed: list[Condition]) -> int:
     """Phase tasks of a study where nothing fails: simulate, views, train, infer, LSQML,
-    compare, for the ``selected`` conditions and the ``needed`` ones that train networks."""
+    compare, for the ``selected`` conditions and the ``needed`` ones that train networks, in
+    every replicate."""
     n_doses = len({condition.dose for condition in needed})
     n_arms = len(config.training.arms)
     n_trained = sum(condition.split == Split.TRAIN for condition in needed) * n_arms
     n_selected = len(selected)
-    return n_doses + len(needed) + n_trained + n_selected * n_arms + 2 * n_selected
+    return config.replicates * (n_doses + len(needed) + n_trained + n_selected * n_arms + 2 * n_selected)
 
 
 class StudyProgress:

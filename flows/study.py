@@ -47,6 +47,7 @@ from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
 from ptystudy.layout import RunLayout  # noqa: E402
 from ptystudy.ledger import (  # noqa: E402
     StudyLedger,
+    combined_summary,
     convergence_markdown,
     summary_markdown,
     views_markdown,
@@ -86,13 +87,17 @@ def study(
     fresh: bool = False,
     overrides: dict[str, Any] | None = None,
     select: dict[str, list[Any]] | None = None,
+    replicates: int | None = None,
 ) -> dict[str, Any]:
     """Run phases C-G of the study for every dose x view x split, or for those that
     ``select`` picks (``{"doses": [...], "views": [...], "splits": [...]}``, each optional);
-    publish the report.
+    publish the report. ``replicates`` overrides the profile's R (every condition is run R
+    times with redrawn noise, scans, corpora and network initialisations).
 
-    Fails (after publishing) when any selected condition failed in any phase.
+    Fails (after publishing) when any selected condition failed in any phase or replicate.
     """
+    if replicates is not None:
+        overrides = {**(overrides or {}), "replicates": replicates}
     config = resolve_config(profile, config_file=config_file, overrides=overrides)
     selection = Selection(**(select or {}))
     selected = selected_conditions(config, selection)
@@ -112,15 +117,25 @@ def study(
         if lock.leftovers:
             logger.warning("removed %d unfinished file(s) a stopped run left behind", len(lock.leftovers))
         needed = needed_conditions(config, selected)
-        run = StudyRun(config, layout, StudyLedger(selected), StudyProgress(config, selected, needed), fresh, needed)
-        scans = run_simulation(run)
-        views = run_views(run, scans)
-        models, recons = run_reconstruction(run, views)
-        compared = run_compare(run, views, recons)
-        run.progress.finish()
-        summary = {**run.ledger.summary(), "selection": selection.describe()}
-        records = [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
-        publish(config, layout, summary, records, list(compared.values()))
+        progress = StudyProgress(config, selected, needed)
+        ledgers, records, scored, first = [], [], [], []
+        for replicate in range(config.replicates):
+            if config.replicates > 1:
+                logger.info("replicate %d of %d", replicate + 1, config.replicates)
+            replicate_config = config.model_copy(update={"seeds": config.seeds.for_replicate(replicate)})
+            ledger = StudyLedger(selected)
+            run = StudyRun(replicate_config, layout.replicate(replicate), ledger, progress, fresh, needed)
+            scans = run_simulation(run)
+            views = run_views(run, scans)
+            models, recons = run_reconstruction(run, views)
+            compared = run_compare(run, views, recons)
+            ledgers.append(ledger)
+            records += [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
+            scored += [(replicate, record) for record in compared.values()]
+            first = first or records.copy()  # replicate 0's, for the views and convergence tables
+        progress.finish()
+        summary = {**combined_summary(ledgers), "selection": selection.describe()}
+        publish(config, layout, summary, records, first, scored)
     if summary["n_failed"]:
         raise StudyFailed(f"{summary['n_failed']} of {summary['n_conditions']} conditions failed", summary)
     return summary
@@ -414,20 +429,23 @@ def publish(
     layout: RunLayout,
     summary: dict[str, Any],
     records: list[Any],
-    compared: list[CompareRecord],
+    first: list[Any],
+    scored: list[tuple[int, CompareRecord]],
 ) -> None:
     """Write the report (metrics.csv, figures), summary.json/.md and manifest.json; publish the
     Prefect artifacts: the summary (markdown), the scores and the task tally (tables), the figures (links)."""
     title = f"Dose x overlap study ({config.profile} profile)"
     report_task = for_run(build_report, layout.cache_dir, fresh=False)
-    specimen = next((r for r in records if isinstance(r, ScanRecord) and r.split == Split.TRAIN), None)
-    report = report_task(compared, specimen, str(layout.report_dir))
+    specimen = next((r for r in first if isinstance(r, ScanRecord) and r.split == Split.TRAIN), None)
+    compared = [record for _, record in scored]
+    replicates = [replicate for replicate, _ in scored]
+    report = report_task(compared, replicates, specimen, str(layout.report_dir))
     if not all(Path(path).is_file() for path in report["files"].values()):
-        report = report_task.with_options(refresh_cache=True)(compared, specimen, str(layout.report_dir))
+        report = report_task.with_options(refresh_cache=True)(compared, replicates, specimen, str(layout.report_dir))
     summary = {**summary, "report": report["files"]}
-    views = [record for record in records if isinstance(record, ViewRecord)]
-    models = [record for record in records if isinstance(record, ModelRecord)]
-    recons = [record for record in records if isinstance(record, ReconRecord)]
+    views = [record for record in first if isinstance(record, ViewRecord)]
+    models = [record for record in first if isinstance(record, ModelRecord)]
+    recons = [record for record in first if isinstance(record, ReconRecord)]
     markdown = "\n".join(
         (
             summary_markdown(summary, title=title),
@@ -473,6 +491,7 @@ def get_parser() -> argparse.ArgumentParser:
         metavar="ADDRESS",
         help="run tasks on Dask: a local cluster, or the scheduler at ADDRESS (needs PREFECT_API_URL)",
     )
+    parser.add_argument("--replicates", type=int, help="repeats of every condition (default: the profile's)")
     parser.add_argument("--dose", type=float, action="append", help="run only this dose (repeatable)")
     parser.add_argument("--view", action="append", help="run only this view (repeatable)")
     parser.add_argument(
@@ -493,6 +512,8 @@ def main(argv: list[str] | None = None) -> int:
     args = get_parser().parse_args(argv)
     try:
         overrides = dict(parse_override(text) for text in args.overrides)
+        if args.replicates is not None:
+            overrides["replicates"] = args.replicates
         config = resolve_config(args.profile, config_file=args.config_file, overrides=overrides)
         select = {
             key: values

@@ -14,7 +14,17 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_serializer,
+    model_validator,
+)
+
+from ptystudy.seeds import derived_seed
 
 
 class ConfigError(ValueError):
@@ -243,8 +253,40 @@ class Seeds(_Frozen):
     """Every random draw is seeded from these (numpy Generator, TF, torch)."""
 
     simulation: int = Field(42, ge=0)
+    """The built-in specimen (unless ``specimen`` is set) and the photon noise."""
     grouping: int = Field(123, ge=0)
+    """gs2 groups, network initialisation and training order."""
     subsampling: int = Field(456, ge=0)
+    """Scan layouts and training corpora."""
+    specimen: int | None = Field(None, ge=0)
+    """The built-in specimen's seed when it is not ``simulation`` (replicates keep the
+    study's specimen and redraw the rest); left out of the record when None, so the
+    seeds of replicate 0 read exactly as a study's without replicates."""
+
+    @model_serializer(mode="wrap")
+    def _without_unset_specimen(self, handler: Any) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and data.get("specimen") is None:
+            data.pop("specimen", None)
+        return data
+
+    @property
+    def specimen_seed(self) -> int:
+        return self.simulation if self.specimen is None else self.specimen
+
+    def for_replicate(self, replicate: int) -> Seeds:
+        """The seeds of replicate ``replicate``: 0 is these; another redraws the photon
+        noise, scan layouts, training corpora and network initialisations from seeds
+        derived from these and ``replicate``, and keeps the specimen."""
+        if replicate == 0:
+            return self
+        labels = ("replicate", replicate)
+        return Seeds(
+            simulation=derived_seed(self.simulation, *labels),
+            grouping=derived_seed(self.grouping, *labels),
+            subsampling=derived_seed(self.subsampling, *labels),
+            specimen=self.specimen_seed,
+        )
 
 
 class StudyConfig(_Frozen):
@@ -257,16 +299,21 @@ class StudyConfig(_Frozen):
     lsqml: LsqmlConfig = LsqmlConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
     seeds: Seeds = Seeds()
+    replicates: int = Field(3, ge=1, le=20)
+    """R: repeats of every condition, each with its own photon noise, scan layouts, training
+    corpora and network initialisations (replicate 0 is the study's own seeds)."""
 
 
 _PROFILES: dict[Profile, dict[str, Any]] = {
     Profile.SMOKE: {
+        "replicates": 1,
         "scan": {"patch_size_px": 32, "object_shape_px": (128, 128)},
         "views": {"min_positions": 8},
         "training": {"filters_base": 8, "max_epochs": 2, "min_samples": 64, "batch_size": 8},
         "lsqml": {"max_epochs": 5, "timeout_seconds": 600},
     },
     Profile.QUICK: {
+        "replicates": 1,
         "scan": {"patch_size_px": 32, "object_shape_px": (192, 192)},
         "views": {"min_positions": 12},
         "training": {

@@ -189,7 +189,9 @@ def plot_frc(path: Path, curves: dict[str, dict[str, Any]], *, title: str) -> Pa
 def plot_heatmaps(path: Path, table: Any, *, component: str, metric: str, split: str) -> Path:
     """One dose x view heatmap per arm of ``metric`` on ``component`` (values written in the cells).
 
-    table : pandas DataFrame with the tidy columns of ``report/metrics.csv``.
+    table : pandas DataFrame with the tidy columns of ``report/metrics.csv``, one row per
+        cell (``value`` the mean over replicates); an optional ``std`` column is written
+        under each value.
     """
     rows = table[(table.component == component) & (table.metric == metric) & (table.split == split)]
     arms = sorted(set(rows.arm), key=arm_rank)
@@ -201,11 +203,15 @@ def plot_heatmaps(path: Path, table: Any, *, component: str, metric: str, split:
     image = None
     for axes, arm in zip(grid, arms, strict=False):
         cells = np.full((len(doses), len(views)), np.nan)
+        spread = np.full((len(doses), len(views)), np.nan)
         for row in rows[rows.arm == arm].itertuples():
             cells[doses.index(row.dose), views.index(row.view)] = row.value
+            spread[doses.index(row.dose), views.index(row.view)] = getattr(row, "std", np.nan)
         image = axes.imshow(cells, cmap="viridis", vmin=0.0, vmax=upper, aspect="auto", origin="lower")
         for (i, j), value in np.ndenumerate(cells):
             text = "failed" if np.isnan(value) else f"{value:.2f}"
+            if not np.isnan(value) and np.isfinite(spread[i, j]):
+                text += f"\n±{spread[i, j]:.2f}"
             axes.text(
                 j, i, text, ha="center", va="center", fontsize=8, color="white" if value < 0.6 * upper else "black"
             )
@@ -216,14 +222,16 @@ def plot_heatmaps(path: Path, table: Any, *, component: str, metric: str, split:
     grid[0].set_ylabel("dose (photons per pattern)")
     if image is not None:
         figure.colorbar(image, ax=list(grid), shrink=0.8, label=METRIC_TITLES.get(metric, metric))
-    figure.suptitle(f"{component} {METRIC_TITLES.get(metric, metric)}, {split} split", fontsize=10)
+    spread_note = ", mean ± s.d. over replicates" if "std" in rows and np.isfinite(rows["std"]).any() else ""
+    figure.suptitle(f"{component} {METRIC_TITLES.get(metric, metric)}, {split} split{spread_note}", fontsize=10)
     return save_figure(figure, path)
 
 
 def plot_metric_curves(path: Path, table: Any, *, panels: list[tuple[str, str]]) -> Path:
     """Metric vs dose, one column per view and one row per (component, metric), a line per arm.
 
-    The test split is drawn solid, the training split dashed.
+    The test split is drawn solid, the training split dashed; optional ``ci_low`` and
+    ``ci_high`` columns (the 95 % interval over replicates) are drawn as a band.
     """
     views = list(dict.fromkeys(table.view))
     figure = Figure(figsize=(4.2 * len(views), 2.8 * len(panels)), layout="constrained")
@@ -237,6 +245,10 @@ def plot_metric_curves(path: Path, table: Any, *, panels: list[tuple[str, str]])
                     line = cell[(cell.arm == arm) & (cell.split == split)].sort_values("dose")
                     if line.empty:
                         continue
+                    if "ci_low" in line and np.isfinite(line.ci_low).any():
+                        axes.fill_between(
+                            line.dose, line.ci_low, line.ci_high, color=ARM_COLOURS[arm], alpha=0.15, linewidth=0
+                        )
                     axes.plot(
                         line.dose,
                         line.value,

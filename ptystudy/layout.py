@@ -19,6 +19,11 @@ class RunLayout:
 
     root: Path
 
+    def replicate(self, replicate: int) -> RunLayout:
+        """The layout of replicate ``replicate``: this one for 0 (so a study without
+        replicates keeps its paths and cache), ``replicates/r{n}/`` under it for the others."""
+        return self if replicate == 0 else RunLayout(self.root / "replicates" / f"r{replicate}")
+
     @property
     def manifest(self) -> Path:
         return self.root / "manifest.json"

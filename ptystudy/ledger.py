@@ -93,6 +93,40 @@ class StudyLedger:
         }
 
 
+def combined_summary(ledgers: list[StudyLedger]) -> dict[str, Any]:
+    """The summary of a study's replicates (one ledger each, same conditions): a condition
+    succeeds when every replicate of it does; ``replicate_runs`` counts condition x
+    replicate runs, and each failure names its replicate. Phase tallies are summed."""
+    conditions = ledgers[0].conditions
+    executed = set(conditions)
+    for ledger in ledgers:
+        executed &= ledger.completed | set(ledger.failures)
+    summaries = [ledger.summary() for ledger in ledgers]
+    failed = {failure.condition for ledger in ledgers for failure in ledger.failures.values()}
+    phases: dict[str, dict[str, int]] = {}
+    for summary in summaries:
+        for name, tally in summary["phases"].items():
+            total = phases.setdefault(name, dict.fromkeys(tally, 0))
+            for key, value in tally.items():
+                total[key] += value
+    runs = len(conditions) * len(ledgers)
+    failed_runs = sum(summary["n_failed"] for summary in summaries)
+    return {
+        "n_conditions": len(conditions),
+        "n_executed": len(executed),
+        "n_success": len(conditions) - len(failed),
+        "n_failed": len(failed),
+        "replicates": len(ledgers),
+        "replicate_runs": {"total": runs, "succeeded": runs - failed_runs, "failed": failed_runs},
+        "failures": [
+            {**failure, "replicate": replicate}
+            for replicate, summary in enumerate(summaries)
+            for failure in summary["failures"]
+        ],
+        "phases": phases,
+    }
+
+
 def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
     """A short markdown report of the counts, the task tally and each failure's reason."""
     lines = [
@@ -107,6 +141,15 @@ def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
         f"- executed: **{summary['n_executed']}**",
         f"- succeeded: **{summary['n_success']}**",
         f"- failed: **{summary['n_failed']}**",
+        *(
+            [
+                f"- replicates: **{summary['replicates']}** per condition; condition x replicate runs: "
+                f"{summary['replicate_runs']['succeeded']} of {summary['replicate_runs']['total']} succeeded "
+                "(a condition succeeds when all its replicates do)"
+            ]
+            if summary.get("replicates", 1) > 1
+            else []
+        ),
         "",
         "| phase | tasks | succeeded | of which cached | failed |",
         "|---|---|---|---|---|",
@@ -114,11 +157,18 @@ def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
     for name, tally in summary["phases"].items():
         lines.append(f"| {name} | {tally['tasks']} | {tally['succeeded']} | {tally['cached']} | {tally['failed']} |")
     if summary["failures"]:
-        lines += ["", "## Failures", "", "| dose | view | split | phase | error |", "|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Failures",
+            "",
+            "| dose | view | split | replicate | phase | error |",
+            "|---|---|---|---|---|---|",
+        ]
         for failure in summary["failures"]:
             error = failure["error"].replace("|", "\\|").replace("\n", " ")
             lines.append(
-                f"| {failure['dose']:g} | {failure['view']} | {failure['split']} | {failure['phase']} | {error} |"
+                f"| {failure['dose']:g} | {failure['view']} | {failure['split']} | {failure.get('replicate', 0)} "
+                f"| {failure['phase']} | {error} |"
             )
     return "\n".join(lines) + "\n"
 

@@ -11,6 +11,10 @@ import pandas as pd
 from ptystudy.compare import METRIC_COLUMNS
 from ptystudy.figures import arm_rank, plot_heatmaps, plot_metric_curves
 from ptystudy.files import write_text
+from ptystudy.statistics import paired_comparisons, summarise
+
+REPORT_COLUMNS = (*METRIC_COLUMNS, "replicate")
+"""The columns of ``report/metrics.csv``: a condition's metrics, per replicate."""
 
 HEADLINE = (
     ("phase", "ms_ssim"),
@@ -23,44 +27,78 @@ HEADLINE = (
 HEATMAPS = (("phase", "ms_ssim"), ("phase", "frc50"), ("amplitude", "ms_ssim"))
 
 
-def read_metrics(paths: list[Path]) -> pd.DataFrame:
-    """Concatenate per-condition ``metrics.csv`` files into one tidy table, sorted."""
+def read_metrics(paths: list[Path], replicates: list[int] | None = None) -> pd.DataFrame:
+    """Concatenate per-condition ``metrics.csv`` files into one tidy table, sorted, with the
+    ``replicate`` each file belongs to (``replicates``, in the order of ``paths``; all 0 if None)."""
     if not paths:
-        return pd.DataFrame(columns=list(METRIC_COLUMNS))
-    table = pd.concat([pd.read_csv(path) for path in paths], ignore_index=True)
+        return pd.DataFrame(columns=list(REPORT_COLUMNS))
+    replicates = [0] * len(paths) if replicates is None else replicates
+    if len(replicates) != len(paths):
+        raise ValueError(f"{len(paths)} metrics files but {len(replicates)} replicate numbers")
+    table = pd.concat(
+        [pd.read_csv(path).assign(replicate=replicate) for path, replicate in zip(paths, replicates, strict=True)],
+        ignore_index=True,
+    )
     missing = set(METRIC_COLUMNS) - set(table.columns)
     if missing:
         raise ValueError(f"metrics files lack the column(s) {', '.join(sorted(missing))}")
     table = table.assign(_arm=table.arm.map(arm_rank))
-    return table.sort_values(["dose", "view", "split", "_arm", "component", "metric"]).drop(columns="_arm")
+    order = ["dose", "view", "split", "_arm", "component", "metric", "replicate"]
+    return table.sort_values(order).drop(columns="_arm").reset_index(drop=True)
 
 
 def write_report(report_dir: Path, table: pd.DataFrame) -> dict[str, Path]:
-    """Write ``metrics.csv``, the heatmaps (test split) and the metric-vs-dose curves.
+    """Write ``metrics.csv`` (per replicate), ``metrics_summary.csv`` (mean, spread, n and
+    95 % interval per cell), ``paired_comparisons.csv``, the heatmaps (test split) and the
+    metric-vs-dose curves (means, with their intervals as bands).
 
     Returns the written files by name. With no metrics there are no figures.
     """
     report_dir = Path(report_dir)
-    buffer = io.StringIO()
-    table.to_csv(buffer, index=False, columns=list(METRIC_COLUMNS))
-    files = {"metrics": write_text(report_dir / "metrics.csv", buffer.getvalue())}
+    summary = summarise(table)
+    files = {
+        "metrics": _write_csv(report_dir / "metrics.csv", table, list(REPORT_COLUMNS)),
+        "metrics_summary": _write_csv(report_dir / "metrics_summary.csv", summary),
+        "paired_comparisons": _write_csv(report_dir / "paired_comparisons.csv", paired_comparisons(table)),
+    }
     if table.empty:
         return files
-    split = "test" if (table.split == "test").any() else str(table.split.iloc[0])
+    means = summary.rename(columns={"mean": "value"})
+    split = "test" if (means.split == "test").any() else str(means.split.iloc[0])
     for component, metric in HEATMAPS:
         name = f"heatmap_{component}_{metric}"
-        files[name] = plot_heatmaps(report_dir / f"{name}.png", table, component=component, metric=metric, split=split)
-    files["metrics_vs_dose"] = plot_metric_curves(report_dir / "metrics_vs_dose.png", table, panels=list(HEADLINE))
+        files[name] = plot_heatmaps(report_dir / f"{name}.png", means, component=component, metric=metric, split=split)
+    files["metrics_vs_dose"] = plot_metric_curves(report_dir / "metrics_vs_dose.png", means, panels=list(HEADLINE))
     return files
 
 
+def _write_csv(path: Path, table: pd.DataFrame, columns: list[str] | None = None) -> Path:
+    buffer = io.StringIO()
+    table.to_csv(buffer, index=False, columns=columns)
+    return write_text(path, buffer.getvalue())
+
+
 def wide_table(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (dose, view, split, arm) with a column per headline ``component metric``."""
+    """One row per (dose, view, split, arm) with a column per headline ``component metric``:
+    the mean over replicates, ``n`` the replicates scored, and with more than one replicate
+    a ``... ±`` column per headline, the half-width of its 95 % interval."""
     if table.empty:
         return pd.DataFrame()
     keys = ["dose", "view", "split", "arm"]
-    pivot = table.pivot_table(index=keys, columns=["component", "metric"], values="value", aggfunc="first")
-    columns = {f"{component} {metric}": pivot[(component, metric)] for component, metric in HEADLINE}
+    summary = summarise(table)
+    pivot = summary.pivot_table(
+        index=keys, columns=["component", "metric"], values="mean", aggfunc="first", dropna=False
+    )
+    half = (summary.ci_high - summary.ci_low) / 2
+    spread = summary.assign(half=half).pivot_table(
+        index=keys, columns=["component", "metric"], values="half", aggfunc="first", dropna=False
+    )
+    several = int(table.replicate.nunique()) > 1
+    columns = {"n": summary.groupby(keys).n.max()}
+    for component, metric in HEADLINE:
+        columns[f"{component} {metric}"] = pivot[(component, metric)]
+        if several:
+            columns[f"{component} {metric} ±"] = spread[(component, metric)]
     wide = pd.DataFrame(columns).reset_index()
     wide["_arm"] = wide.arm.map(arm_rank)
     return wide.sort_values(["split", "dose", "view", "_arm"]).drop(columns="_arm")
@@ -78,7 +116,9 @@ def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:
         "After alignment, on the view's scanned region (MS-SSIM: 1 is perfect; FRC in fractions of "
         "Nyquist: frc50 is where the first sustained band above 0.5 ends, 1 = resolved up to Nyquist; "
         "frc50_onset where it starts, above 0 for a low-frequency deficit). The flat row is the "
-        "no-information reference. Full table: `report/metrics.csv`.",
+        "no-information reference. Scores are means over the replicates scored (n); ± is the "
+        "half-width of the 95 % interval. Full tables: `report/metrics.csv` (per replicate), "
+        "`report/metrics_summary.csv`.",
         "",
         "| " + " | ".join(headers) + " |",
         "|" + "---|" * len(headers),
@@ -89,10 +129,43 @@ def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:
             for name, value in zip(headers, row, strict=True)
         ]
         lines.append("| " + " | ".join(cells) + " |")
+    lines += _paired_markdown(paired_comparisons(table))
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"- {name}: `{path}`" for name, path in figures.items() if path.suffix == ".png"]
     return "\n".join(lines) + "\n"
+
+
+def _paired_markdown(paired: pd.DataFrame) -> list[str]:
+    """The paired comparisons of the test split (all splits if none was scored), one row per
+    condition and pair, a cell per metric: mean difference [95 % interval] verdict."""
+    if paired.empty:
+        return []
+    shown = paired[paired.split == "test"] if (paired.split == "test").any() else paired
+    metrics = list(dict.fromkeys(zip(shown.component, shown.metric, strict=True)))
+    lines = [
+        "",
+        "## Paired comparisons",
+        "",
+        "The first arm minus the second, per condition, paired over the replicates both scored: "
+        "mean difference [95 % interval] and verdict (higher is better for every score; with one "
+        "replicate there is no interval). Full table: `report/paired_comparisons.csv`.",
+        "",
+        "| dose | view | split | comparison | " + " | ".join(f"{c} {m}" for c, m in metrics) + " |",
+        "|---|---|---|---|" + "---|" * len(metrics),
+    ]
+    for (dose, view, split, comparison), rows in shown.groupby(["dose", "view", "split", "comparison"], sort=False):
+        cells = []
+        for component, metric in metrics:
+            row = rows[(rows.component == component) & (rows.metric == metric)]
+            if row.empty:
+                cells.append("n/a")
+                continue
+            r = row.iloc[0]
+            interval = "" if np.isnan(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
+            cells.append(f"{r.mean_difference:+.3f}{interval} {r.verdict}")
+        lines.append(f"| {dose:g} | {view} | {split} | {comparison} | " + " | ".join(cells) + " |")
+    return lines
 
 
 def _cell(value: object) -> str:

@@ -52,7 +52,7 @@ def make_specimen(config: ScanConfig, seeds: Seeds) -> Specimen:
     """The built-in object and probe, or the user's NPZ (``config.object_file``)."""
     size = config.patch_size_px
     if config.object_file is None:
-        rng = np.random.default_rng(seeds.simulation)
+        rng = np.random.default_rng(seeds.specimen_seed)
         probe = physics.make_probe(size, config.probe_diameter_fraction)
         if config.specimen is SpecimenKind.STATIONARY:
             diameter = physics.probe_diameter_px(probe)
@@ -62,7 +62,7 @@ def make_specimen(config: ScanConfig, seeds: Seeds) -> Specimen:
             obj = physics.make_object(config.object_shape_px, rng)
             description = "built-in large-feature specimen (flat discs and bars up to 1/8 of the object)"
         provenance = {
-            "object": f"{description}, seed {seeds.simulation}",
+            "object": f"{description}, seed {seeds.specimen_seed}",
             "specimen": str(config.specimen),
             "probe": f"built-in defocused aperture, diameter fraction {config.probe_diameter_fraction}",
         }

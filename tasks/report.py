@@ -14,16 +14,20 @@ from tasks._prefect import phase_task
 
 
 @phase_task(name="report")
-def build_report(compared: list[CompareRecord], specimen: ScanRecord | None, report_dir: str) -> dict[str, Any]:
-    """Write ``report/metrics.csv``, heatmaps and metric-vs-dose curves from every condition
-    scored, and ``report/specimen.png`` (the specimen and its feature-size spectrum) from
-    ``specimen``, a phase C train scan (None when no dose was simulated).
+def build_report(
+    compared: list[CompareRecord], replicates: list[int], specimen: ScanRecord | None, report_dir: str
+) -> dict[str, Any]:
+    """Write ``report/metrics.csv`` (per replicate), its summary and paired comparisons,
+    heatmaps and metric-vs-dose curves from every condition scored (``replicates[i]`` is
+    the replicate of ``compared[i]``), and ``report/specimen.png`` (the specimen and its
+    feature-size spectrum) from ``specimen``, a phase C train scan (None when no dose was
+    simulated).
 
     Returns the written files (name -> path), the markdown scores section and the headline
     scores as table rows (for the Prefect artifacts). Cached on the scored conditions'
     records, like the phases (the flow rebuilds it if a file it names is gone).
     """
-    table = read_metrics([record.metrics.verified() for record in compared])
+    table = read_metrics([record.metrics.verified() for record in compared], replicates)
     files = write_report(Path(report_dir), table)
     scan = None if specimen is None else load_scan(specimen.file.verified())
     if scan is not None and "cut_row" in scan.metadata:  # a simulated specimen

@@ -98,7 +98,8 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
     out, summary, _ = smoke_run
     layout = RunLayout(out)
     table = pd.read_csv(layout.report_dir / "metrics.csv")
-    assert list(table.columns) == ["dose", "view", "split", "arm", "component", "metric", "value"]
+    assert list(table.columns) == ["dose", "view", "split", "arm", "component", "metric", "value", "replicate"]
+    assert set(table.replicate) == {0}  # the smoke profile runs one replicate
     cells = table.groupby(["dose", "view", "split", "arm"]).size()
     assert len(cells) == 12 * 5 and set(cells) == {2 * 9}
     assert set(table.metric) == METRICS

@@ -19,9 +19,7 @@ def test_a_selection_scores_its_conditions_and_needs_their_training_views(smoke_
         Condition(1000.0, "dense", "train"),
         Condition(1000.0, "dense", "test"),
     ]
-    no_networks = smoke_config.model_copy(
-        update={"training": smoke_config.training.model_copy(update={"arms": ()})}
-    )
+    no_networks = smoke_config.model_copy(update={"training": smoke_config.training.model_copy(update={"arms": ()})})
     assert needed_conditions(no_networks, selected) == selected
     assert selection.describe() == "dose 1e3; view dense; split test"
 
