@@ -22,6 +22,7 @@ from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+import pandas as pd  # noqa: E402
 from prefect import Task, flow, get_run_logger  # noqa: E402
 from prefect.artifacts import (  # noqa: E402
     create_link_artifact,
@@ -38,18 +39,21 @@ from ptystudy.conditions import (  # noqa: E402
     Condition,
     Selection,
     Split,
+    dose_text,
     needed_conditions,
     selected_conditions,
 )
 from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config  # noqa: E402
 from ptystudy.errors import ContractError, InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
+from ptystudy.html_report import ConditionSection, write_html_report  # noqa: E402
 from ptystudy.layout import RunLayout  # noqa: E402
 from ptystudy.ledger import (  # noqa: E402
     StudyLedger,
     combined_summary,
     convergence_markdown,
     summary_markdown,
+    views_frame,
     views_markdown,
 )
 from ptystudy.manifest import build_manifest  # noqa: E402
@@ -442,12 +446,33 @@ def publish(
     report = report_task(compared, replicates, specimen, str(layout.report_dir))
     if not all(Path(path).is_file() for path in report["files"].values()):
         report = report_task.with_options(refresh_cache=True)(compared, replicates, specimen, str(layout.report_dir))
-    summary = {**summary, "report": report["files"]}
     views = [record for record in first if isinstance(record, ViewRecord)]
     models = [record for record in first if isinstance(record, ModelRecord)]
     recons = [record for record in first if isinstance(record, ReconRecord)]
+    index = layout.report_dir / "index.html"
+    summary = {**summary, "report": {**report["files"], "index": str(index)}}
+    write_html_report(
+        index,
+        title=title,
+        summary=summary,
+        settings=config.model_dump(mode="json"),
+        views=views_frame(views, config.views.overlaps),
+        headline=pd.DataFrame(report["scores"]),
+        paired=pd.read_csv(report["files"]["paired_comparisons"]),
+        figures={name: Path(path) for name, path in report["files"].items() if path.endswith(".png")},
+        conditions=[
+            ConditionSection(
+                f"{dose_text(record.dose)} {record.view} {record.split}",
+                Path(record.montage.path),
+                Path(record.frc_figure.path),
+            )
+            for replicate, record in scored
+            if replicate == 0
+        ],
+    )
     markdown = "\n".join(
         (
+            f"Full report: [{index}]({index.as_uri()}) (one self-contained HTML file)\n",
             summary_markdown(summary, title=title),
             report["markdown"],
             views_markdown(views, config.views.overlaps),
@@ -458,6 +483,12 @@ def publish(
     write_text(layout.report_dir / "summary.md", markdown)
     write_json(layout.manifest, build_manifest(config, records))
     create_markdown_artifact(key="study-summary", markdown=markdown, description=title)
+    create_link_artifact(
+        key="study-report",
+        link=index.as_uri(),
+        link_text=f"report/index.html ({title})",
+        description="The whole report in one self-contained HTML file",
+    )
     create_table_artifact(
         key="study-metrics",
         table=report["scores"],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import pandas as pd
+
 from ptystudy.conditions import Condition, dose_text
 from ptystudy.records import ModelRecord, ReconRecord, ViewRecord
 
@@ -171,6 +173,27 @@ def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
                 f"| {failure['phase']} | {error} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def views_frame(views: list[ViewRecord], nominal_overlaps: dict[str, float]) -> pd.DataFrame:
+    """What each view holds, one row per record (the HTML report's views table)."""
+    return pd.DataFrame(
+        [
+            {
+                "dose": view.dose,
+                "view": view.view,
+                "split": view.split,
+                "nominal f": nominal_overlaps[view.view],
+                "measured overlap": view.measured_overlap,
+                "step S (px)": view.step_px,
+                "mean spacing (px)": view.mean_spacing_px,
+                "positions": view.n_positions,
+                "gs2 groups": view.n_groups,
+                "training corpus samples": view.n_corpus_samples,
+            }
+            for view in views
+        ]
+    )
 
 
 def views_markdown(views: list[ViewRecord], nominal_overlaps: dict[str, float]) -> str:
