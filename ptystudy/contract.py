@@ -92,6 +92,25 @@ class Scan:
     def patch_size(self) -> int:
         return int(self.diffraction.shape[-1])
 
+    def rows(self, index: np.ndarray, metadata: dict[str, Any], groups: np.ndarray | None = None) -> Scan:
+        """The patterns ``index`` of this scan with ``metadata`` (its ``n_patterns`` and
+        ``mean_counts_per_pattern`` recomputed for those patterns) and ``groups``."""
+        diffraction = self.diffraction[index]
+        return Scan(
+            diffraction=diffraction,
+            ycoords=self.ycoords[index],
+            xcoords=self.xcoords[index],
+            probe=self.probe,
+            obj=self.obj,
+            scan_index=self.scan_index[index],
+            metadata={
+                **metadata,
+                "n_patterns": int(index.size),
+                "mean_counts_per_pattern": mean_counts(diffraction),
+            },
+            groups=groups,
+        )
+
     def counts(self) -> np.ndarray:
         """(n, N, N) float32 photon counts, ``diffraction**2`` rounded to integers."""
         return np.rint(self.diffraction.astype(np.float64) ** 2).astype(np.float32)

@@ -20,7 +20,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ptystudy.conditions import Split
-from ptystudy.contract import METADATA_KEY, Scan, load_scan, mean_counts, read_npz
+from ptystudy.contract import METADATA_KEY, Scan, load_scan, read_npz
 from ptystudy.errors import ContractError, InfeasibleViewError
 from ptystudy.ptychopinn import import_ptychopinn
 from ptystudy.scan_layout import corpus_scan_name, min_spacing_px, nearest_neighbour_distances
@@ -167,24 +167,8 @@ def existing_split(
                 covered.update(index.tolist())
                 total += index.size
                 add(view, number, step, index)
-    index = np.concatenate(rows)
-    diffraction = scan.diffraction[index]
-    return Scan(
-        diffraction=diffraction,
-        ycoords=scan.ycoords[index],
-        xcoords=scan.xcoords[index],
-        probe=scan.probe,
-        obj=scan.obj,
-        scan_index=scan.scan_index[index],
-        metadata={
-            **scan.metadata,
-            "split": str(split),
-            "n_patterns": int(index.size),
-            "mean_counts_per_pattern": mean_counts(diffraction),
-            "file_patterns": scan.n_patterns,
-            "scans": listing,
-        },
-    )
+    metadata = {**scan.metadata, "split": str(split), "file_patterns": scan.n_patterns, "scans": listing}
+    return scan.rows(np.concatenate(rows), metadata)
 
 
 def check_scan_files(files: dict[float, dict[str, str]]) -> None:

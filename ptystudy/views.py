@@ -16,7 +16,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ptystudy.config import Seeds, ViewConfig
-from ptystudy.contract import Scan, mean_counts
+from ptystudy.contract import Scan
 from ptystudy.errors import ContractError
 from ptystudy.scan_layout import min_spacing_px, nearest_neighbour_distances
 from ptystudy.seeds import condition_rng
@@ -96,22 +96,8 @@ def _grouped(scan: Scan, entry: dict[str, Any], config: ViewConfig, seeds: Seeds
 
 
 def _subset(scan: Scan, index: np.ndarray, groups: np.ndarray, metadata: dict[str, Any]) -> Scan:
-    diffraction = scan.diffraction[index]
-    return Scan(
-        diffraction=diffraction,
-        ycoords=scan.ycoords[index],
-        xcoords=scan.xcoords[index],
-        probe=scan.probe,
-        obj=scan.obj,
-        scan_index=scan.scan_index[index],
-        metadata={
-            **{key: value for key, value in scan.metadata.items() if key != "scans"},
-            **metadata,
-            "n_patterns": int(index.size),
-            "mean_counts_per_pattern": mean_counts(diffraction),
-        },
-        groups=groups,
-    )
+    kept = {key: value for key, value in scan.metadata.items() if key != "scans"}
+    return scan.rows(index, {**kept, **metadata}, groups)
 
 
 def build_view(scan: Scan, *, name: str, overlap: float, config: ViewConfig, seeds: Seeds) -> ViewResult:
