@@ -14,6 +14,7 @@ the corpus is short of ``training.min_samples``.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -43,9 +44,7 @@ def read_scan_file(path: Path, *, dose: float, round_positions: bool) -> Scan:
         return import_ptychopinn(path, round_positions=round_positions, dose=dose)
     scan = load_scan(path)
     metadata = {key: value for key, value in scan.metadata.items() if key != "scans"}
-    return Scan(
-        scan.diffraction, scan.ycoords, scan.xcoords, scan.probe, scan.obj, scan.scan_index, {**metadata, "dose": dose}
-    )
+    return dataclasses.replace(scan, metadata={**metadata, "dose": dose})
 
 
 def thin_to_spacing(
