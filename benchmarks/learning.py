@@ -3,6 +3,7 @@
     python benchmarks/learning.py [--profile quick] [--dose 100000] [--view dense]
                                   [--samples 500 1000 2000 4000] [--max-epochs 40]
                                   [--arms pinn pinn_gs1 supervised] [--figure PATH]
+                                  [--set section.field=value ...]
 
 For each corpus size (``training.min_samples``) the study's own simulation, views and
 corpus are built, and each arm is trained with the profile's settings (early stopping on
@@ -30,7 +31,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from ptystudy.compare import compare  # noqa: E402
 from ptystudy.conditions import Split  # noqa: E402
-from ptystudy.config import Arm, StudyConfig, resolve_config  # noqa: E402
+from ptystudy.config import Arm, StudyConfig, parse_override, resolve_config  # noqa: E402
 from ptystudy.contract import Scan, write_scan  # noqa: E402
 from ptystudy.figures import ARM_COLOURS, arm_title, save_figure  # noqa: E402
 from ptystudy.lsqml_worker import LsqmlWorker  # noqa: E402
@@ -137,10 +138,18 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--arms", nargs="+", default=[str(arm) for arm in Arm if arm.is_network])
     parser.add_argument("--figure", default="benchmarks/learning.png")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one field of the profile, e.g. --set training.min_improvement=0.005",
+    )
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; profile {args.profile}, dose {args.dose:g}, "
-        f"view {args.view}, epoch cap {args.max_epochs}"
+        f"view {args.view}, epoch cap {args.max_epochs}" + "".join(f", {text}" for text in args.overrides)
     )
     curves: dict[tuple[int, str], list[dict[str, float]]] = {}
     reference: dict[str, float] = {}
@@ -150,7 +159,11 @@ def main() -> None:
     for samples in args.samples:
         config = resolve_config(
             args.profile,
-            overrides={"training.min_samples": samples, "training.max_epochs": args.max_epochs},
+            overrides={
+                **dict(parse_override(text) for text in args.overrides),
+                "training.min_samples": samples,
+                "training.max_epochs": args.max_epochs,
+            },
         )
         scans = simulate_study_dose(config, args.dose)
         overlap = config.views.overlaps[args.view]

@@ -24,23 +24,31 @@ def planned_tasks(config: StudyConfig, selected: list[Condition], needed: list[C
 
 
 class StudyProgress:
-    """Counts finished phase tasks; publishes the share done as a progress artifact (percent)."""
+    """Counts finished phase tasks; publishes the share done as a progress artifact (percent),
+    whose description says where the study is: the phase, its count, the replicate."""
 
     def __init__(self, config: StudyConfig, selected: list[Condition], needed: list[Condition]):
         self.total = planned_tasks(config, selected, needed)
         self.done = 0
+        self.failed = 0
+        self.replicates = config.replicates
+        self.replicate = 0
         self.started = time.monotonic()
         self.artifact_id: UUID = create_progress_artifact(
             progress=0.0,
             key="study-progress",
-            description=f"Phase tasks finished, of {self.total} planned ({config.profile} profile)",
+            description=f"Starting: {self.total} phase tasks planned ({config.profile} profile)",
         )
+
+    def start_replicate(self, replicate: int) -> None:
+        self.replicate = replicate
 
     def task_finished(self, phase: str, done: int, total: int, note: str = "") -> None:
         """Record one finished task of ``phase`` (``done`` of ``total`` in that phase)."""
         self.done += 1
+        self.failed += bool(note)
         percent = min(100.0, 100.0 * self.done / self.total)
-        update_progress_artifact(self.artifact_id, percent)
+        update_progress_artifact(self.artifact_id, percent, description=self.describe(phase, done, total))
         get_run_logger().info(
             "phase %s: %d/%d done%s | study %.0f%% after %.0f s",
             phase,
@@ -51,6 +59,20 @@ class StudyProgress:
             time.monotonic() - self.started,
         )
 
-    def finish(self) -> None:
-        """Mark the study complete (failed conditions skip tasks, so the count may fall short)."""
-        update_progress_artifact(self.artifact_id, 100.0)
+    def describe(self, phase: str, done: int, total: int) -> str:
+        """Where the study is, in words: ``phase train: 5 of 18 tasks done (replicate 1 of 3);
+        40 of 120 study tasks, 0 failed, after 180 s``."""
+        replicate = f" (replicate {self.replicate + 1} of {self.replicates})" if self.replicates > 1 else ""
+        return (
+            f"phase {phase}: {done} of {total} tasks done{replicate}; "
+            f"{self.done} of {self.total} study tasks, {self.failed} failed, after {time.monotonic() - self.started:.0f} s"
+        )
+
+    def finish(self, outcome: str) -> None:
+        """Mark the study complete with its ``outcome`` (failed conditions skip tasks, so
+        the count of tasks may fall short of the plan)."""
+        update_progress_artifact(
+            self.artifact_id,
+            100.0,
+            description=f"Finished: {outcome}; {self.done} tasks in {time.monotonic() - self.started:.0f} s",
+        )

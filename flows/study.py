@@ -20,18 +20,15 @@ from collections.abc import Callable, Iterable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from functools import partial  # noqa: E402
 from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
+from typing import Annotated, Any  # noqa: E402
 
 import pandas as pd  # noqa: E402
+from pydantic import Field  # noqa: E402
 from prefect import Task, flow, get_run_logger  # noqa: E402
-from prefect.artifacts import (  # noqa: E402
-    create_link_artifact,
-    create_markdown_artifact,
-    create_table_artifact,
-)
 from prefect.futures import PrefectFuture  # noqa: E402
-from prefect.states import State  # noqa: E402
+from prefect.states import Completed, State  # noqa: E402
 
+from flows._artifacts import publish_artifacts  # noqa: E402
 from flows._lanes import Job, one_per_lane  # noqa: E402
 from flows._progress import StudyProgress  # noqa: E402
 from flows._runners import LOCAL, describe_task_runner, runs_in_parallel, task_runner  # noqa: E402
@@ -52,6 +49,7 @@ from ptystudy.ledger import (  # noqa: E402
     StudyLedger,
     combined_summary,
     convergence_markdown,
+    outcome_text,
     summary_markdown,
     views_frame,
     views_markdown,
@@ -59,6 +57,7 @@ from ptystudy.ledger import (  # noqa: E402
 from ptystudy.manifest import build_manifest  # noqa: E402
 from ptystudy.plan import check_plan  # noqa: E402
 from ptystudy.records import CompareRecord, FileRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
+from ptystudy.report import comparison_title, display_table  # noqa: E402
 from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
 from ptystudy.seeds import derived_seed  # noqa: E402
 from ptystudy.simulate import ScanPlanConfig  # noqa: E402
@@ -83,22 +82,49 @@ class StudyFailed(RuntimeError):
         return str(self.args[0])
 
 
+OVERRIDES_EXAMPLE = {"scan.doses": [1000, 100000], "training.max_epochs": 20}
+SELECT_EXAMPLE = {"doses": [1000], "views": ["dense"], "splits": ["test"]}
+
+
 @flow(name="dose-overlap-study", task_runner=task_runner())
 def study(
     profile: Profile = Profile.QUICK,
     config_file: str | None = None,
     out: str | None = None,
     fresh: bool = False,
-    overrides: dict[str, Any] | None = None,
-    select: dict[str, list[Any]] | None = None,
+    overrides: Annotated[dict[str, Any] | None, Field(examples=[OVERRIDES_EXAMPLE])] = None,
+    select: Annotated[dict[str, list[Any]] | None, Field(examples=[SELECT_EXAMPLE])] = None,
     replicates: int | None = None,
 ) -> dict[str, Any]:
-    """Run phases C-G of the study for every dose x view x split, or for those that
-    ``select`` picks (``{"doses": [...], "views": [...], "splits": [...]}``, each optional);
-    publish the report. ``replicates`` overrides the profile's R (every condition is run R
-    times with redrawn noise, scans, corpora and network initialisations).
+    """Run the dose x overlap study (phases C-G) and publish its report.
 
-    Fails (after publishing) when any selected condition failed in any phase or replicate.
+    Every selected dose x view x split is simulated (or read from ``scan.files``), laid out,
+    reconstructed by every arm and scored, in every replicate; then the report, its figures
+    and the artifacts are published. The run fails, after publishing, when a selected
+    condition failed in any phase or replicate; its final state message gives the counts.
+    (Prefect shows the parameter descriptions below in the deployment's run form.)
+
+    Args:
+        profile: Study size: smoke (tests, about 2 minutes on 2 CPU cores), quick (a laptop,
+            about 10 minutes on 2 cores) or paper (a GPU machine).
+        config_file: Path of a YAML file whose fields override the profile's, on the machine
+            that runs the flow. None: the profile alone.
+        out: Run directory for results, report and cache. None: the folder runs/ and the
+            profile's name (runs/quick, ...) in the working directory of the process that runs
+            the flow (the worker's, for a deployment).
+            A rerun into the same directory reuses every cached result.
+        fresh: Recompute every phase, ignoring the cached results in the run directory.
+        overrides: Fields to change, as {"section.field": value} applied after the profile
+            and config_file, e.g. {"scan.doses": [1000, 100000], "training.max_epochs": 20}.
+            None: no change.
+        select: Run only part of the matrix, e.g. {"doses": [1000], "views": ["dense"],
+            "splits": ["test"]} (each key optional, each a list). Only what those conditions
+            need is computed, in the same run directory and cache. None: every condition.
+        replicates: Repeats of every condition with redrawn photon noise, scans, corpora and
+            network initialisations. None: the profile's (1 for smoke and quick, 3 for paper).
+
+    Returns:
+        The study's summary: counts, failures and the report's files.
     """
     if replicates is not None:
         overrides = {**(overrides or {}), "replicates": replicates}
@@ -126,6 +152,7 @@ def study(
         for replicate in range(config.replicates):
             if config.replicates > 1:
                 logger.info("replicate %d of %d", replicate + 1, config.replicates)
+            progress.start_replicate(replicate)
             replicate_config = config.model_copy(update={"seeds": config.seeds.for_replicate(replicate)})
             ledger = StudyLedger(selected)
             run = StudyRun(replicate_config, layout.replicate(replicate), ledger, progress, fresh, needed)
@@ -137,12 +164,14 @@ def study(
             records += [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
             scored += [(replicate, record) for record in compared.values()]
             first = first or records.copy()  # replicate 0's, for the views and convergence tables
-        progress.finish()
         summary = {**combined_summary(ledgers), "selection": selection.describe()}
+        outcome = outcome_text(summary)
+        progress.finish(outcome)
         publish(config, layout, summary, records, first, scored)
     if summary["n_failed"]:
-        raise StudyFailed(f"{summary['n_failed']} of {summary['n_conditions']} conditions failed", summary)
-    return summary
+        raise StudyFailed(outcome, summary)
+    # the run's final state says the outcome in the UI; a Python caller gets the summary
+    return Completed(message=outcome, data=summary)  # type: ignore[return-value]
 
 
 @dataclass
@@ -436,8 +465,9 @@ def publish(
     first: list[Any],
     scored: list[tuple[int, CompareRecord]],
 ) -> None:
-    """Write the report (metrics.csv, figures), summary.json/.md and manifest.json; publish the
-    Prefect artifacts: the summary (markdown), the scores and the task tally (tables), the figures (links)."""
+    """Write the report (metrics.csv, figures, index.html), summary.json/.md and manifest.json;
+    publish the Prefect artifacts (``flows._artifacts``): the summary with the scores-against-dose
+    figure, the scores and the task tally (tables), every figure embedded, a link to index.html."""
     title = f"Dose x overlap study ({config.profile} profile)"
     report_task = for_run(build_report, layout.cache_dir, fresh=False)
     specimen = next((r for r in first if isinstance(r, ScanRecord) and r.split == Split.TRAIN), None)
@@ -451,15 +481,18 @@ def publish(
     recons = [record for record in first if isinstance(record, ReconRecord)]
     index = layout.report_dir / "index.html"
     summary = {**summary, "report": {**report["files"], "index": str(index)}}
+    headline = display_table(pd.DataFrame(report["scores"]))
+    paired = pd.read_csv(report["files"]["paired_comparisons"])
+    figures = {name: Path(path) for name, path in report["files"].items() if path.endswith(".png")}
     write_html_report(
         index,
         title=title,
         summary=summary,
         settings=config.model_dump(mode="json"),
         views=views_frame(views, config.views.overlaps),
-        headline=pd.DataFrame(report["scores"]),
-        paired=pd.read_csv(report["files"]["paired_comparisons"]),
-        figures={name: Path(path) for name, path in report["files"].items() if path.endswith(".png")},
+        headline=headline,
+        paired=paired.assign(comparison=paired.comparison.map(comparison_title)),
+        figures=figures,
         conditions=[
             ConditionSection(
                 f"{dose_text(record.dose)} {record.view} {record.split}",
@@ -470,43 +503,27 @@ def publish(
             if replicate == 0
         ],
     )
-    markdown = "\n".join(
+    head = "\n".join(
         (
             f"Full report: [{index}]({index.as_uri()}) (one self-contained HTML file)\n",
             summary_markdown(summary, title=title),
-            report["markdown"],
-            views_markdown(views, config.views.overlaps),
-            convergence_markdown(models, recons),
         )
     )
+    body = "\n".join(
+        (report["markdown"], views_markdown(views, config.views.overlaps), convergence_markdown(models, recons))
+    )
     write_json(layout.report_dir / "summary.json", summary)
-    write_text(layout.report_dir / "summary.md", markdown)
+    write_text(layout.report_dir / "summary.md", f"{head}\n{body}")
     write_json(layout.manifest, build_manifest(config, records))
-    create_markdown_artifact(key="study-summary", markdown=markdown, description=title)
-    create_link_artifact(
-        key="study-report",
-        link=index.as_uri(),
-        link_text=f"report/index.html ({title})",
-        description="The whole report in one self-contained HTML file",
+    publish_artifacts(
+        title=title,
+        head=head,
+        body=body,
+        index=index,
+        scores=headline,
+        phases=summary["phases"],
+        figures=figures,
     )
-    create_table_artifact(
-        key="study-metrics",
-        table=report["scores"],
-        description="Headline scores per condition and arm, after alignment (report/metrics.csv has all)",
-    )
-    create_table_artifact(
-        key="study-tasks",
-        table=[{"phase": name, **tally} for name, tally in summary["phases"].items()],
-        description="Tasks per phase: succeeded (of which cached) and failed",
-    )
-    for name, path in report["files"].items():
-        if path.endswith(".png"):
-            create_link_artifact(
-                key=f"study-{name.replace('_', '-')}",
-                link=Path(path).as_uri(),
-                link_text=f"{Path(path).name} ({title})",
-                description=f"Study figure {name}",
-            )
 
 
 def get_parser() -> argparse.ArgumentParser:

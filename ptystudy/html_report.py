@@ -138,10 +138,13 @@ def _table(table: pd.DataFrame, name: str) -> str:
     )
 
 
+def png_data_uri(path: Path) -> str:
+    """The PNG file at ``path`` as a ``data:`` URI, for pages that must not link to files."""
+    return "data:image/png;base64," + base64.b64encode(Path(path).read_bytes()).decode("ascii")
+
+
 def _figure(path: Path, caption: str) -> str:
-    data = base64.b64encode(Path(path).read_bytes()).decode("ascii")
     alt = html.escape(caption, quote=True)
     return (
-        f"<figure><img alt='{alt}' src='data:image/png;base64,{data}'>"
-        f"<figcaption>{html.escape(caption)}</figcaption></figure>"
+        f"<figure><img alt='{alt}' src='{png_data_uri(path)}'><figcaption>{html.escape(caption)}</figcaption></figure>"
     )

@@ -129,6 +129,21 @@ def combined_summary(ledgers: list[StudyLedger]) -> dict[str, Any]:
     }
 
 
+def outcome_text(summary: dict[str, Any]) -> str:
+    """A study's outcome in one line, e.g. ``12 of 12 conditions succeeded`` or ``1 of 12
+    conditions failed, 11 succeeded``, with the replicate runs when there are several."""
+    total, failed = summary["n_conditions"], summary["n_failed"]
+    text = (
+        f"{failed} of {total} conditions failed, {total - failed} succeeded"
+        if failed
+        else f"{total} of {total} conditions succeeded"
+    )
+    if summary.get("replicates", 1) > 1:
+        runs = summary["replicate_runs"]
+        text += f" ({summary['replicates']} replicates: {runs['succeeded']} of {runs['total']} runs succeeded)"
+    return text
+
+
 def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
     """A short markdown report of the counts, the task tally and each failure's reason."""
     lines = [

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 
 from ptystudy.compare import METRIC_COLUMNS
-from ptystudy.figures import arm_rank, plot_heatmaps, plot_metric_curves
+from ptystudy.conditions import dose_text
+from ptystudy.figures import arm_rank, arm_title, plot_heatmaps, plot_metric_curves
 from ptystudy.files import write_text
 from ptystudy.statistics import paired_comparisons, summarise
 
@@ -104,9 +105,25 @@ def wide_table(table: pd.DataFrame) -> pd.DataFrame:
     return wide.sort_values(["split", "dose", "view", "_arm"]).drop(columns="_arm")
 
 
+def display_table(wide: pd.DataFrame) -> pd.DataFrame:
+    """``wide_table`` for people: doses as ``1e3``, arms by their titles (``PtychoPINN gs2``),
+    scores rounded to 3 decimals (missing ones stay NaN)."""
+    if wide.empty:
+        return wide
+    shown = wide.assign(dose=wide.dose.map(dose_text), arm=wide.arm.map(arm_title))
+    scores = shown.select_dtypes("float").columns
+    shown[scores] = shown[scores].round(3)
+    return shown
+
+
+def comparison_title(comparison: str) -> str:
+    """``pinn - lsqml`` -> ``PtychoPINN gs2 - LSQML (pty-chi)``."""
+    return " - ".join(arm_title(arm) for arm in comparison.split(" - "))
+
+
 def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:
     """Markdown section: the headline scores per condition and arm, and the figure files."""
-    wide = wide_table(table)
+    wide = display_table(wide_table(table))
     if wide.empty:
         return "## Scores\n\nNo condition produced scores.\n"
     headers = list(wide.columns)
@@ -124,10 +141,7 @@ def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:
         "|" + "---|" * len(headers),
     ]
     for row in wide.itertuples(index=False):
-        cells = [
-            f"{value:g}" if isinstance(value, float) and name == "dose" else _cell(value)
-            for name, value in zip(headers, row, strict=True)
-        ]
+        cells = [_cell(value) for value in row]
         lines.append("| " + " | ".join(cells) + " |")
     lines += _paired_markdown(paired_comparisons(table))
     if figures:
@@ -164,7 +178,9 @@ def _paired_markdown(paired: pd.DataFrame) -> list[str]:
             r = row.iloc[0]
             interval = "" if np.isnan(r.ci_low) else f" [{r.ci_low:+.3f}, {r.ci_high:+.3f}]"
             cells.append(f"{r.mean_difference:+.3f}{interval} {r.verdict}")
-        lines.append(f"| {dose:g} | {view} | {split} | {comparison} | " + " | ".join(cells) + " |")
+        lines.append(
+            f"| {dose_text(dose)} | {view} | {split} | {comparison_title(comparison)} | " + " | ".join(cells) + " |"
+        )
     return lines
 
 

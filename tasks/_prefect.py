@@ -41,6 +41,7 @@ from pydantic import BaseModel
 
 from ptystudy.conditions import dose_text
 from ptystudy.errors import is_transient
+from ptystudy.figures import arm_title
 from tasks._code_version import code_fingerprint
 
 PHASE_RETRIES = 2
@@ -107,7 +108,8 @@ def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any
 
 
 def condition_run_name(phase: str) -> Callable[[], str]:
-    """A task-run namer: ``"<phase> [arm] 1e4 dense train"`` from the run's parameters and records."""
+    """A task-run namer: ``"<phase> [arm title] 1e4 dense train"`` from the run's parameters and
+    records, the arm by its display name (``train PtychoPINN gs2 1e4 dense train``)."""
 
     def name() -> str:
         labels: dict[str, Any] = {}
@@ -121,7 +123,7 @@ def condition_run_name(phase: str) -> Callable[[], str]:
                 labels[key] = value
         parts = [phase]
         if "arm" in labels:
-            parts.append(str(labels["arm"]))
+            parts.append(arm_title(str(labels["arm"])))
         if "dose" in labels:
             parts.append(dose_text(labels["dose"]))
         parts += [str(labels[key]) for key in ("view", "split") if key in labels]

@@ -9,6 +9,7 @@ from prefect import get_run_logger
 
 from ptystudy.conditions import dose_text
 from ptystudy.contract import load_scan
+from ptystudy.figures import arm_title
 from ptystudy.layout import RunLayout
 from ptystudy.models.inference import reconstruct_view
 from ptystudy.models.training import load_network
@@ -40,7 +41,7 @@ def infer_arm(model: ModelRecord, view: ViewRecord, batch_size: int, run_dir: st
     )
     get_run_logger().info(
         "%s %s %s %s: %d patterns stitched in %.1f s",
-        model.arm,
+        arm_title(model.arm),
         dose_text(view.dose),
         view.view,
         view.split,

@@ -11,6 +11,7 @@ from ptystudy.conditions import dose_text
 from ptystudy.config import Arm, TrainingConfig
 from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
+from ptystudy.figures import arm_title
 from ptystudy.layout import RunLayout
 from ptystudy.models.training import save_network, train_network
 from ptystudy.records import FileRecord, ModelRecord, ViewRecord
@@ -21,7 +22,7 @@ from tasks._prefect import phase_task
 def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, run_dir: str) -> ModelRecord:
     """Train ``arm`` on the training corpus of one view (train split); write ``models/dose_{d}/{view}/{arm}/``."""
     started = time.perf_counter()
-    label = f"{arm} {dose_text(view.dose)} {view.view}"
+    label = f"{arm_title(arm)} {dose_text(view.dose)} {view.view}"
     if view.corpus is None:
         raise ContractError(f"the {view.split} split of view {view.view} has no training corpus")
     corpus = load_scan(view.corpus.verified(), require_groups=True)

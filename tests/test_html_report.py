@@ -5,17 +5,16 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+from browser import find_browser
 
 from flows.study import study
 
 pytestmark = pytest.mark.integration
-BROWSERS = ("chromium", "chromium-browser", "google-chrome")
 
 
 class _Table(HTMLParser):
@@ -66,7 +65,7 @@ def test_the_report_is_one_self_contained_file(report):
 
 
 def test_the_report_renders_in_a_browser(report, tmp_path):
-    browser = next((shutil.which(name) for name in BROWSERS if shutil.which(name)), None)
+    browser = find_browser()
     if browser is None:
         pytest.skip("no Chromium here (.ci/run installs Debian's chromium package)")
     flags = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--virtual-time-budget=20000"]

@@ -75,3 +75,50 @@ def test_replicates_pair_the_arms_and_replicate_0_is_the_study(prefect_server, t
     markdown = (layout.report_dir / "summary.md").read_text()
     assert "replicates: **2**" in markdown and "## Paired comparisons" in markdown
     assert json.loads((layout.report_dir / "summary.json").read_text())["replicates"] == 2
+
+    again = study(profile="smoke", out=str(tmp_path), overrides=overrides, replicates=2)
+    assert all(t["cached"] == t["tasks"] for t in again["phases"].values()), again["phases"]
+    pd.testing.assert_frame_equal(pd.read_csv(layout.report_dir / "metrics.csv"), metrics)
+
+
+@pytest.mark.integration
+def test_a_failed_replicate_is_named_and_its_cell_uses_the_others(prefect_server, tmp_path, monkeypatch):
+    """R = 2, then R = 3 with replicate 2's dense test view corrupted: only replicate 2 is
+    computed, its failure is counted and named, and that cell's aggregates use n = 2. A
+    second directory computes replicate 1 again from nothing: the same numbers."""
+    import tasks.views
+
+    overrides = {"scan.doses": [1000], "training.arms": ["pinn_gs1"], "views.overlaps": {"sparse": None}}
+    study(profile="smoke", out=str(tmp_path / "a"), overrides=overrides, replicates=2)
+    real_write = tasks.views.write_scan
+
+    def corrupting_write(path, scan):
+        written = real_write(path, scan)
+        if "replicates/r2/" in str(path) and "dense/test" in str(path):
+            written.write_bytes(b"not an npz file")
+        return written
+
+    monkeypatch.setattr(tasks.views, "write_scan", corrupting_write)
+    state = study(profile="smoke", out=str(tmp_path / "a"), overrides=overrides, replicates=3, return_state=True)
+    assert state.is_failed() and state.message.endswith(
+        "1 of 2 conditions failed, 1 succeeded (3 replicates: 5 of 6 runs succeeded)"
+    ), state.message
+    summary = json.loads((tmp_path / "a" / "report" / "summary.json").read_text())
+    assert summary["replicate_runs"] == {"total": 6, "succeeded": 5, "failed": 1}
+    (failure,) = summary["failures"]
+    assert (failure["replicate"], failure["view"], failure["split"]) == (2, "dense", "test")
+    assert "replicates/r2/views/dose_1000/dense/test.npz" in failure["error"]
+    # replicates 0 and 1 from the cache: each phase computed only replicate 2's tasks
+    tally = {phase: t["tasks"] - t["cached"] for phase, t in summary["phases"].items()}
+    assert tally == {"simulate": 1, "views": 2, "train": 1, "lsqml": 2, "infer": 2, "compare": 1}, summary["phases"]
+
+    cells = pd.read_csv(tmp_path / "a" / "report" / "metrics_summary.csv")
+    assert set(cells[cells.split == "test"].n) == {2} and set(cells[cells.split == "train"].n) == {3}
+    assert "| 1000 | dense | test | 2 | " in (tmp_path / "a" / "report" / "summary.md").read_text()
+
+    monkeypatch.setattr(tasks.views, "write_scan", real_write)
+    study(profile="smoke", out=str(tmp_path / "b"), overrides=overrides, replicates=2)
+    first, second = (pd.read_csv(tmp_path / name / "report" / "metrics.csv") for name in ("a", "b"))
+    pd.testing.assert_frame_equal(
+        first[first.replicate == 1].reset_index(drop=True), second[second.replicate == 1].reset_index(drop=True)
+    )

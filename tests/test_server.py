@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pandas as pd
 import pytest
+from browser import chromium, find_browser
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
@@ -196,8 +197,59 @@ def test_a_deployment_runs_through_a_process_worker(server, deployed_run):
     assert "succeeded: **4**" in summary["data"] and "failed: **0**" in summary["data"]
     scores = json.loads(server.artifact("study-metrics", run["id"])["data"])
     assert len(scores) == 4 * 3  # pinn_gs1, lsqml and the flat reference
-    assert float(server.artifact("study-progress", run["id"])["data"]) == 100.0
+    assert {row["arm"] for row in scores} == {"PtychoPINN gs1", "LSQML (pty-chi)", "flat (no information)"}
+    values = [value for row in scores for value in row.values() if isinstance(value, float)]
+    assert values and all(round(value, 3) == value for value in values), "scores are shown rounded"
+    progress = server.artifact("study-progress", run["id"])
+    assert float(progress["data"]) == 100.0
+    assert progress["description"].startswith("Finished: 4 of 4 conditions succeeded;"), progress["description"]
+    assert run["state"]["message"] == "4 of 4 conditions succeeded"
+    figure = server.artifact("study-metrics-vs-dose", run["id"])
+    assert figure["type"] == "markdown" and "](data:image/png;base64," in figure["data"]
     assert json.loads((out / "report" / "summary.json").read_text())["n_success"] == 4
+
+
+_SHOWN_FIGURES = """(() => {
+  const shown = Array.from(document.images).filter(
+    (image) => image.src.startsWith("data:image/png") && image.complete && image.naturalWidth > 0);
+  return shown.length ? shown.map((image) => image.alt) : null;
+})()"""
+"""The alt texts of the PNG figures on the page that decoded, or null while there are none."""
+
+
+@pytest.mark.skipif(find_browser() is None, reason="no Chromium here (.ci/run installs Debian's chromium package)")
+def test_the_prefect_ui_shows_figures_and_describes_every_parameter(server, deployed_run, tmp_path):
+    """The real UI, both of Prefect 3.9's (the default and the classic one), in headless
+    Chromium: the summary artifact's page shows the study's figure, decoded; the
+    deployment's run form shows a description for every flow parameter."""
+    run, _ = deployed_run
+    summary = server.artifact("study-summary", run["id"])
+    deployment = server.get("/deployments/name/dose-overlap-study/smoke-flight-check")
+    descriptions = {name: " ".join(field["description"].split()) for name, field in _parameters(deployment).items()}
+    ui = server.api.removesuffix("/api")
+    with chromium(tmp_path / "profile", height=2400) as page:
+        for version, base in (("default", "/v2"), ("classic", "")):
+            page.goto(f"{ui}{base}/artifacts/artifact/{summary['id']}")
+            shown = page.wait_for(_SHOWN_FIGURES, timeout_s=120)
+            page.screenshot(tmp_path / f"summary-{version}.png")
+            assert any(alt.startswith("Headline scores against dose") for alt in shown), shown
+
+            page.goto(f"{ui}{base}/deployments/deployment/{deployment['id']}/run")
+            page.wait_for("document.body.innerText.includes('replicates (Optional)')", timeout_s=120)
+            page.screenshot(tmp_path / f"run-form-{version}.png")
+            text = " ".join(page.evaluate("document.body.innerText").split())
+            missing = [name for name, description in descriptions.items() if description[:60] not in text]
+            assert not missing, f"{version} UI's run form lacks the description of {missing}"
+
+
+def _parameters(deployment: dict) -> dict[str, dict]:
+    """The deployment's flow parameters, each with a description."""
+    properties = deployment["parameter_openapi_schema"]["properties"]
+    assert set(properties) == {"profile", "config_file", "out", "fresh", "overrides", "select", "replicates"}
+    undescribed = [name for name, field in properties.items() if not field.get("description")]
+    assert not undescribed, f"parameters without a description: {undescribed}"
+    assert properties["overrides"]["examples"] and properties["select"]["examples"]
+    return properties
 
 
 def test_a_deployment_runs_on_dask_when_its_environment_names_a_cluster(server, deployed_runs):
