@@ -156,6 +156,8 @@ def deployed_runs(server, tmp_path_factory) -> dict[str, tuple[dict, Path]]:
 
     deployment = server.get("/deployments/name/dose-overlap-study/smoke-flight-check")
     assert deployment["schedules"] and deployment["work_pool_name"] == "ptystudy-process"
+    on_demand = server.get("/deployments/name/dose-overlap-study/quick")
+    assert on_demand["parameters"] == {"profile": "quick", "overrides": {}, "select": {}}
     nightly = server.get("/deployments/name/dose-overlap-study/paper-nightly")
     assert nightly["parameters"]["profile"] == "paper" and nightly["schedules"]
     schema = deployment["parameter_openapi_schema"]
