@@ -150,22 +150,33 @@ def test_study_artifacts_reach_the_api(smoke_run):
     assert len(rows) == 12 * 5 and {"phase ms_ssim", "phase frc50"} <= set(rows[0])
 
 
-def test_every_report_figure_has_a_link_artifact(smoke_run):
-    from prefect.client.orchestration import get_client
-    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
+def test_every_report_figure_is_an_artifact_with_the_image_embedded(smoke_run):
+    """Each figure is a markdown artifact holding the PNG itself (a data: URI, which the
+    Prefect UI renders; file:// links it does not open), and naming its file."""
+    import base64
+    import re
 
-    out, _, _ = smoke_run
+    from prefect.client.orchestration import get_client
+    from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey, FlowRunFilter, FlowRunFilterId
+
+    out, _, flow_run_id = smoke_run
     report = json.loads((out / "report" / "summary.json").read_text())["report"]
     figures = {name: Path(path) for name, path in report.items() if path.endswith(".png")}
     assert {"metrics_vs_dose", "heatmap_phase_ms_ssim"} <= set(figures)
     keys = {name: f"study-{name.replace('_', '-')}" for name in figures}
     with get_client(sync_client=True) as client:
-        links = client.read_artifacts(artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=list(keys.values()))))
+        artifacts = client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[*keys.values(), "study-summary"])),
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=[flow_run_id])),
+        )
+    by_key = {artifact.key: artifact for artifact in artifacts}
     for name, path in figures.items():
-        key = keys[name]
-        targets = [link.data for link in links if link.key == key and path.as_uri() in link.data]
-        assert targets, f"no link artifact {key} to {path}"
-        assert path.is_file() and path.stat().st_size > 10_000, path
+        artifact = by_key.get(keys[name])
+        assert artifact is not None and artifact.type == "markdown", f"no figure artifact {keys[name]}"
+        (embedded,) = re.findall(r"\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", artifact.data)
+        assert base64.b64decode(embedded) == path.read_bytes(), f"{keys[name]} does not hold {path}"
+        assert str(path) in artifact.data
+    assert "data:image/png;base64," in by_key["study-summary"].data, "the summary shows the scores-against-dose figure"
 
 
 def test_cached_rerun_does_no_phase_work(smoke_run):
