@@ -65,7 +65,8 @@ class StudyProgress:
         replicate = f" (replicate {self.replicate + 1} of {self.replicates})" if self.replicates > 1 else ""
         return (
             f"phase {phase}: {done} of {total} tasks done{replicate}; "
-            f"{self.done} of {self.total} study tasks, {self.failed} failed, after {time.monotonic() - self.started:.0f} s"
+            f"{self.done} of {self.total} study tasks, {self.failed} failed, "
+            f"after {time.monotonic() - self.started:.0f} s"
         )
 
     def finish(self, outcome: str) -> None:
