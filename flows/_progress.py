@@ -44,7 +44,8 @@ class StudyProgress:
         self.replicate = replicate
 
     def task_finished(self, phase: str, done: int, total: int, note: str = "") -> None:
-        """Record one finished task of ``phase`` (``done`` of ``total`` in that phase)."""
+        """Record one finished task of ``phase`` (``done`` of ``total`` in that phase);
+        ``note`` names it when it failed (``" (key failed)"``), "" when it succeeded."""
         self.done += 1
         self.failed += bool(note)
         percent = min(100.0, 100.0 * self.done / self.total)

@@ -13,11 +13,11 @@ from ptystudy.config import resolve_config
 from ptystudy.ledger import StudyLedger, combined_summary, outcome_text
 
 
-def _summary(conditions, failed_in: list[int]) -> dict:
+def _summary(conditions, replicates: int, failed_in: tuple[int, ...] = ()) -> dict:
     """The combined summary of one ledger per replicate; replicate r fails the first
     condition when r is in ``failed_in``."""
     ledgers = []
-    for replicate in range(3):
+    for replicate in range(replicates):
         ledger = StudyLedger(conditions)
         for condition in conditions:
             if replicate in failed_in and condition == conditions[0]:
@@ -30,20 +30,14 @@ def _summary(conditions, failed_in: list[int]) -> dict:
 
 def test_the_outcome_in_one_line(smoke_config):
     conditions = plan_conditions(smoke_config)
-    assert outcome_text(combined_summary([_one(conditions)])) == "12 of 12 conditions succeeded"
-    assert outcome_text(_summary(conditions, failed_in=[])) == (
+    assert outcome_text(_summary(conditions, 1)) == "12 of 12 conditions succeeded"
+    assert outcome_text(_summary(conditions, 1, failed_in=(0,))) == "1 of 12 conditions failed, 11 succeeded"
+    assert outcome_text(_summary(conditions, 3)) == (
         "12 of 12 conditions succeeded (3 replicates: 36 of 36 runs succeeded)"
     )
-    assert outcome_text(_summary(conditions, failed_in=[1, 2])) == (
+    assert outcome_text(_summary(conditions, 3, failed_in=(1, 2))) == (
         "1 of 12 conditions failed, 11 succeeded (3 replicates: 34 of 36 runs succeeded)"
     )
-
-
-def _one(conditions) -> StudyLedger:
-    ledger = StudyLedger(conditions)
-    for condition in conditions:
-        ledger.complete(condition)
-    return ledger
 
 
 @pytest.mark.integration
