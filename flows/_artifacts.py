@@ -7,15 +7,14 @@ a ``file://`` link, and the new UI drops it.
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
 from ptystudy.figures import METRIC_TITLES
 from ptystudy.html_report import png_data_uri
+from ptystudy.report import json_records
 
 SUMMARY_FIGURE = "metrics_vs_dose"
 """The figure the summary artifact shows: every arm's headline scores against dose."""
@@ -68,7 +67,7 @@ def publish_artifacts(
     )
     create_table_artifact(
         key="study-metrics",
-        table=_records(scores),
+        table=json_records(scores),
         description="Headline scores per condition and arm, after alignment (report/metrics.csv has all)",
     )
     create_table_artifact(
@@ -82,11 +81,3 @@ def publish_artifacts(
             markdown=figure_markdown(name, path),
             description=f"{figure_title(name)} ({title})",
         )
-
-
-def _records(table: pd.DataFrame) -> list[dict[str, Any]]:
-    """Table rows as JSON-safe records (NaN -> None)."""
-    return [
-        {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
-        for row in table.to_dict(orient="records")
-    ]

@@ -18,7 +18,7 @@ import os  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
-from functools import partial  # noqa: E402
+from functools import cached_property, partial  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Annotated, Any  # noqa: E402
 
@@ -163,7 +163,8 @@ def study(
             ledgers.append(ledger)
             records += [*scans.values(), *views.values(), *models.values(), *recons.values(), *compared.values()]
             scored += [(replicate, record) for record in compared.values()]
-            first = first or records.copy()  # replicate 0's, for the views and convergence tables
+            if replicate == 0:
+                first = records.copy()  # for the views and convergence tables
         summary = {**combined_summary(ledgers), "selection": selection.describe()}
         outcome = outcome_text(summary)
         progress.finish(outcome)
@@ -193,6 +194,10 @@ class StudyRun:
     @property
     def run_dir(self) -> str:
         return str(self.layout.root)
+
+    @cached_property
+    def needed_doses(self) -> set[float]:
+        return {condition.dose for condition in self.needed}
 
     def selected(self, condition: Condition) -> bool:
         return condition in self.ledger.conditions
@@ -237,7 +242,7 @@ def simulation_jobs(run: StudyRun) -> dict[float, PrefectFuture[Any]]:
             object_sha256,
         )
         for dose in config.scan.doses
-        if float(dose) in {condition.dose for condition in run.needed}
+        if float(dose) in run.needed_doses
     }
 
 
@@ -255,7 +260,7 @@ def import_jobs(run: StudyRun) -> dict[float, PrefectFuture[Any]]:
             run.run_dir,
         )
         for dose, files in sorted(config.scan.files.items())
-        if float(dose) in {condition.dose for condition in run.needed}
+        if float(dose) in run.needed_doses
     }
 
 

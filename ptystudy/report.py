@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import io
+import math
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -48,7 +51,21 @@ def read_metrics(paths: list[Path], replicates: list[int] | None = None) -> pd.D
     return table.sort_values(order).drop(columns="_arm").reset_index(drop=True)
 
 
-def write_report(report_dir: Path, table: pd.DataFrame) -> dict[str, Path]:
+@dataclass(frozen=True)
+class ReportTables:
+    """The tidy metrics table (per replicate) with its per-cell summary and paired
+    comparisons, each computed once for the files, figures and markdown of the report."""
+
+    table: pd.DataFrame
+    summary: pd.DataFrame
+    paired: pd.DataFrame
+
+    @classmethod
+    def of(cls, table: pd.DataFrame) -> ReportTables:
+        return cls(table, summarise(table), paired_comparisons(table))
+
+
+def write_report(report_dir: Path, tables: ReportTables) -> dict[str, Path]:
     """Write ``metrics.csv`` (per replicate), ``metrics_summary.csv`` (mean, spread, n and
     95 % interval per cell), ``paired_comparisons.csv``, the heatmaps (test split) and the
     metric-vs-dose curves (means, with their intervals as bands).
@@ -56,15 +73,14 @@ def write_report(report_dir: Path, table: pd.DataFrame) -> dict[str, Path]:
     Returns the written files by name. With no metrics there are no figures.
     """
     report_dir = Path(report_dir)
-    summary = summarise(table)
     files = {
-        "metrics": _write_csv(report_dir / "metrics.csv", table, list(REPORT_COLUMNS)),
-        "metrics_summary": _write_csv(report_dir / "metrics_summary.csv", summary),
-        "paired_comparisons": _write_csv(report_dir / "paired_comparisons.csv", paired_comparisons(table)),
+        "metrics": _write_csv(report_dir / "metrics.csv", tables.table, list(REPORT_COLUMNS)),
+        "metrics_summary": _write_csv(report_dir / "metrics_summary.csv", tables.summary),
+        "paired_comparisons": _write_csv(report_dir / "paired_comparisons.csv", tables.paired),
     }
-    if table.empty:
+    if tables.table.empty:
         return files
-    means = summary.rename(columns={"mean": "value"})
+    means = tables.summary.rename(columns={"mean": "value"})
     split = "test" if (means.split == "test").any() else str(means.split.iloc[0])
     for component, metric in HEATMAPS:
         name = f"heatmap_{component}_{metric}"
@@ -79,14 +95,14 @@ def _write_csv(path: Path, table: pd.DataFrame, columns: list[str] | None = None
     return write_text(path, buffer.getvalue())
 
 
-def wide_table(table: pd.DataFrame) -> pd.DataFrame:
+def wide_table(tables: ReportTables) -> pd.DataFrame:
     """One row per (dose, view, split, arm) with a column per headline ``component metric``:
     the mean over replicates, ``n`` the replicates scored, and with more than one replicate
     a ``... ±`` column per headline, the half-width of its 95 % interval."""
-    if table.empty:
+    if tables.table.empty:
         return pd.DataFrame()
     keys = ["dose", "view", "split", "arm"]
-    summary = summarise(table)
+    summary = tables.summary
     pivot = summary.pivot_table(
         index=keys, columns=["component", "metric"], values="mean", aggfunc="first", dropna=False
     )
@@ -94,7 +110,7 @@ def wide_table(table: pd.DataFrame) -> pd.DataFrame:
     spread = summary.assign(half=half).pivot_table(
         index=keys, columns=["component", "metric"], values="half", aggfunc="first", dropna=False
     )
-    several = int(table.replicate.nunique()) > 1
+    several = int(tables.table.replicate.nunique()) > 1
     columns = {"n": summary.groupby(keys).n.max()}
     for component, metric in HEADLINE:
         columns[f"{component} {metric}"] = pivot[(component, metric)]
@@ -116,14 +132,23 @@ def display_table(wide: pd.DataFrame) -> pd.DataFrame:
     return shown
 
 
+def json_records(table: pd.DataFrame) -> list[dict[str, Any]]:
+    """Table rows as JSON-safe records (NaN -> None), for task results and Prefect artifacts."""
+    return [
+        {key: None if isinstance(value, float) and math.isnan(value) else value for key, value in row.items()}
+        for row in table.to_dict(orient="records")
+    ]
+
+
 def comparison_title(comparison: str) -> str:
     """``pinn - lsqml`` -> ``PtychoPINN gs2 - LSQML (pty-chi)``."""
     return " - ".join(arm_title(arm) for arm in comparison.split(" - "))
 
 
-def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:
-    """Markdown section: the headline scores per condition and arm, and the figure files."""
-    wide = display_table(wide_table(table))
+def metrics_markdown(wide: pd.DataFrame, paired: pd.DataFrame, figures: dict[str, Path]) -> str:
+    """Markdown section: the headline scores per condition and arm (``wide_table``), the
+    paired comparisons and the figure files."""
+    wide = display_table(wide)
     if wide.empty:
         return "## Scores\n\nNo condition produced scores.\n"
     headers = list(wide.columns)
@@ -143,7 +168,7 @@ def metrics_markdown(table: pd.DataFrame, figures: dict[str, Path]) -> str:
     for row in wide.itertuples(index=False):
         cells = [_cell(value) for value in row]
         lines.append("| " + " | ".join(cells) + " |")
-    lines += _paired_markdown(paired_comparisons(table))
+    lines += _paired_markdown(paired)
     if figures:
         lines += ["", "## Figures", ""]
         lines += [f"- {name}: `{path}`" for name, path in figures.items() if path.suffix == ".png"]

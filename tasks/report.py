@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 from typing import Any
 
 from ptystudy.contract import load_scan
 from ptystudy.figures import plot_specimen
 from ptystudy.records import CompareRecord, ScanRecord
-from ptystudy.report import metrics_markdown, read_metrics, wide_table, write_report
+from ptystudy.report import ReportTables, json_records, metrics_markdown, read_metrics, wide_table, write_report
 from tasks._prefect import phase_task
 
 
@@ -27,8 +26,8 @@ def build_report(
     scores as table rows (for the Prefect artifacts). Cached on the scored conditions'
     records, like the phases (the flow rebuilds it if a file it names is gone).
     """
-    table = read_metrics([record.metrics.verified() for record in compared], replicates)
-    files = write_report(Path(report_dir), table)
+    tables = ReportTables.of(read_metrics([record.metrics.verified() for record in compared], replicates))
+    files = write_report(Path(report_dir), tables)
     scan = None if specimen is None else load_scan(specimen.file.verified())
     if scan is not None and "cut_row" in scan.metadata:  # a simulated specimen
         files["specimen"] = plot_specimen(
@@ -38,12 +37,9 @@ def build_report(
             diameter_px=scan.metadata["probe_diameter_px"],
             title=f"Specimen: {scan.metadata['provenance']['object']}",
         )
-    scores = [
-        {key: (None if isinstance(value, float) and math.isnan(value) else value) for key, value in row.items()}
-        for row in wide_table(table).to_dict(orient="records")
-    ]
+    wide = wide_table(tables)
     return {
         "files": {name: str(path) for name, path in files.items()},
-        "markdown": metrics_markdown(table, files),
-        "scores": scores,
+        "markdown": metrics_markdown(wide, tables.paired, files),
+        "scores": json_records(wide),
     }
