@@ -166,7 +166,8 @@ def metric_rows(comparison: Comparison, dose: float, view: str, split: str) -> l
 
 
 def write_metrics_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
-    """Write tidy metric rows as CSV, atomically (``inf`` for a perfect PSNR)."""
+    """Write tidy metric rows as CSV, atomically (``inf`` for a perfect PSNR, ``nan`` for the
+    onset of an FRC band that does not exist)."""
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=METRIC_COLUMNS, lineterminator="\n")
     writer.writeheader()

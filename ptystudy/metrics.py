@@ -13,6 +13,7 @@ on images large enough for its five scales; a band-passed truth resolves its ban
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -274,7 +275,9 @@ class FrcBand:
         never falls, 0 when there is no band.
     onset : where the band starts, fractions of Nyquist; 0 when the curve is above the
         threshold from the lowest searched ring, > 0 for a low-frequency deficit (e.g. the
-        per-patch phase offsets of a single-shot network), 1 when there is no band.
+        per-patch phase offsets of a single-shot network), NaN when there is no band (a band
+        that never starts has no onset; averaged over replicates it would otherwise count as
+        a deficit reaching Nyquist).
     """
 
     resolution: float
@@ -306,7 +309,7 @@ def frc_band(curve: FrcCurve, threshold: float | np.ndarray) -> FrcBand:
         if int(above[start : stop + 1].sum()) >= FRC_SUSTAINED_RINGS:
             return FrcBand(_band_end(frequency, margin, stop), _band_onset(frequency, margin, start))
         start = stop + 1
-    return FrcBand(0.0, 1.0)
+    return FrcBand(0.0, math.nan)
 
 
 def _crossing(frequency: np.ndarray, margin: np.ndarray, i: int) -> float:

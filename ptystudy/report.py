@@ -157,7 +157,8 @@ def metrics_markdown(wide: pd.DataFrame, paired: pd.DataFrame, figures: dict[str
         "",
         "After alignment, on the view's scanned region (MS-SSIM: 1 is perfect; FRC in fractions of "
         "Nyquist: frc50 is where the first sustained band above 0.5 ends, 1 = resolved up to Nyquist; "
-        "frc50_onset where it starts, above 0 for a low-frequency deficit, 1 when there is no band). "
+        "frc50_onset where it starts, above 0 for a low-frequency deficit, n/a when there is no band, "
+        "a mean over the replicates that have one). "
         "The flat row is the no-information reference. Scores are means over the replicates scored (n); ± is the "
         "half-width of the 95 % interval. Full tables: `report/metrics.csv` (per replicate), "
         "`report/metrics_summary.csv`.",

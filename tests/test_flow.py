@@ -103,7 +103,15 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
     cells = table.groupby(["dose", "view", "split", "arm"]).size()
     assert len(cells) == 12 * 5 and set(cells) == {2 * 9}
     assert set(table.metric) == METRICS
-    assert table.value.notna().all()
+    onsets = table.metric.str.endswith("_onset")
+    assert table.value[~onsets].notna().all()
+    # an onset is missing exactly where there is no band (resolution 0), e.g. the flat row's
+    for threshold in ("frc50", "frc_halfbit"):
+        keyed = table.set_index(["dose", "view", "split", "arm", "component"])
+        onset = keyed[keyed.metric == f"{threshold}_onset"].value
+        resolution = keyed[keyed.metric == threshold].value.reindex(onset.index)
+        assert (onset.isna() == (resolution == 0)).all()
+    assert table[(table.arm == "flat") & onsets].value.isna().all()
     scored = [p.parent for p in out.glob("compare/*/*/*/metrics.csv")]
     assert len(scored) == summary["n_success"] == summary["n_executed"] == 12
     for directory in scored:
