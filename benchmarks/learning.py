@@ -46,6 +46,30 @@ from ptystudy.views import build_corpus, build_view  # noqa: E402
 EVALUATED_EPOCHS = (5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100)
 
 
+def study_views(config: StudyConfig, dose: float, view: str) -> tuple[dict[Split, Scan], Scan]:
+    """The study's own simulation at ``dose``: view ``view`` of each split, and its training corpus."""
+    scans = simulate_study_dose(config, dose)
+    overlap = config.views.overlaps[view]
+    views = {
+        split: build_view(scans[split], name=view, overlap=overlap, config=config.views, seeds=config.seeds).scan
+        for split in Split
+    }
+    corpus = build_corpus(scans[Split.TRAIN], name=view, config=config.views, seeds=config.seeds)
+    return views, corpus
+
+
+def add_overrides_option(parser: argparse.ArgumentParser) -> None:
+    """``--set KEY=VALUE`` (repeatable): override one field of the profile."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one field of the profile, e.g. --set training.min_improvement=0.005",
+    )
+
+
 def score(config: StudyConfig, view: Scan, image: np.ndarray) -> dict[str, float]:
     """Phase and amplitude MS-SSIM of one reconstruction, aligned and scored as in phase G."""
     coverage = coverage_mask(view.obj.shape, view.ycoords, view.xcoords, view.patch_size // 2)
@@ -138,14 +162,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--arms", nargs="+", default=[str(arm) for arm in Arm if arm.is_network])
     parser.add_argument("--figure", default="benchmarks/learning.png")
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one field of the profile, e.g. --set training.min_improvement=0.005",
-    )
+    add_overrides_option(parser)
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; profile {args.profile}, dose {args.dose:g}, "
@@ -165,15 +182,7 @@ def main() -> None:
                 "training.max_epochs": args.max_epochs,
             },
         )
-        scans = simulate_study_dose(config, args.dose)
-        overlap = config.views.overlaps[args.view]
-        views = {
-            split: build_view(
-                scans[split], name=args.view, overlap=overlap, config=config.views, seeds=config.seeds
-            ).scan
-            for split in Split
-        }
-        corpus = build_corpus(scans[Split.TRAIN], name=args.view, config=config.views, seeds=config.seeds)
+        views, corpus = study_views(config, args.dose, args.view)
         if not reference:
             reference = lsqml_scores(config, views)
             print(f"LSQML: test phase {reference['test phase']:.3f}, amplitude {reference['test amplitude']:.3f}")
