@@ -15,7 +15,10 @@ does (phase and amplitude MS-SSIM after alignment):
 It also prints, per member, the mean and standard deviation of the predicted amplitude over
 the predicted (central N/2) squares of the test split, beside the truth's, and their mean
 Pearson correlation with the truth per patch. The merge only constrains the average of the
-members where they overlap, so the members need not be equally good (RESULTS.md).
+members where they overlap, so the members need not be equally good: with
+``--set training.gs2_generator=joint`` (PtychoPINN's published form) one member carries the
+reconstruction; with the default shared generator every member is predicted alike
+(RESULTS.md).
 """
 
 from __future__ import annotations

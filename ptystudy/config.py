@@ -177,11 +177,25 @@ class Arm(StrEnum):
         return self is not Arm.LSQML
 
 
+class Gs2Generator(StrEnum):
+    """How the gs2 arm (``pinn``) predicts the C patches of a group."""
+
+    SHARED = "shared"
+    """One generator predicts each member's patch from that member's own pattern (its weights
+    shared by the members); the merge and the loss are PtychoPINN's."""
+    JOINT = "joint"
+    """PtychoPINN's published form: one generator reads the C patterns as channels and
+    predicts the C patches together. The merge only constrains the members' average, and
+    the trained network puts the reconstruction into one member (benchmarks/RESULTS.md)."""
+
+
 class TrainingConfig(_Frozen):
     """Phase E: the networks and how they are trained."""
 
     arms: tuple[Arm, ...] = (Arm.PINN, Arm.PINN_GS1, Arm.SUPERVISED)
     """Network arms to train and run; each is trained per dose x view."""
+    gs2_generator: Gs2Generator = Gs2Generator.SHARED
+    """How the gs2 arm predicts its group's patches: ``shared`` or ``joint`` (``Gs2Generator``)."""
     filters_base: int = Field(32, ge=4, le=128)
     """Encoder filters of the first stage (then x2, x4); 32 is PtychoPINN's s = 1."""
     min_samples: int = Field(4000, ge=8, le=10_000_000)

@@ -19,10 +19,12 @@ from ptystudy.views import build_corpus, build_view
 
 keras = pytest.importorskip("keras")
 
+from ptystudy.models import training  # noqa: E402
 from ptystudy.models.data import group_offsets, network_data, truth_patches  # noqa: E402
-from ptystudy.models.inference import even_batch_size, reconstruct_view  # noqa: E402
+from ptystudy.models.inference import even_batch_size, object_model, reconstruct_view  # noqa: E402
 from ptystudy.models.layers import FarFieldCounts, GroupMerge  # noqa: E402
 from ptystudy.models.merge_reference import canvas_merge  # noqa: E402
+from ptystudy.models.networks import ModelSpec  # noqa: E402
 from ptystudy.models.training import (  # noqa: E402
     Convergence,
     TrainingError,
@@ -123,10 +125,12 @@ def test_truth_patches_are_cut_at_the_true_positions(tiny_view):
     assert np.unravel_index(np.argmax(amplitude[7, ..., 0]), (16, 16)) == (8, 8)
 
 
-def test_gs2_forward_step_and_inference(tiny_view, tmp_path):
-    config = resolve_config("smoke").training.model_copy(update={"max_epochs": 1})
-    trained = train_network(tiny_view, Arm.PINN, config, seed=1)
+@pytest.mark.parametrize("generator", ["shared", "joint"])
+def test_gs2_forward_step_and_inference(tiny_view, tmp_path, generator):
+    config = resolve_config("smoke", overrides={"training.max_epochs": 1, "training.gs2_generator": generator})
+    trained = train_network(tiny_view, Arm.PINN, config.training, seed=1)
     assert trained.spec.group_size == 4
+    assert trained.spec.shared_generator is (generator == "shared")
     data = network_data(tiny_view, Arm.PINN, trained.spec.input_scale)
     assert data.diffraction.shape[-1] == 4 == 2**2
     outputs = trained.model(data.inputs(slice(0, 3)), training=False)
@@ -139,6 +143,19 @@ def test_gs2_forward_step_and_inference(tiny_view, tmp_path):
     whole, whole_coverage = reconstruct_view(trained.model, trained.spec, tiny_view, batch_size=4096)
     np.testing.assert_array_equal(whole_coverage, coverage)
     np.testing.assert_allclose(whole, obj, atol=1e-5)
+
+
+def test_several_steps_per_compiled_call_train_exactly_as_one_step(tiny_corpus, monkeypatch):
+    """``STEPS_PER_EXECUTION`` only saves round trips from Python: the weights are the same."""
+    assert training.STEPS_PER_EXECUTION > 1
+    config = resolve_config("smoke").training.model_copy(update={"max_epochs": 2})
+    several = train_network(tiny_corpus, Arm.PINN, config, seed=5)
+    assert several.history["n_train"] > config.batch_size * training.STEPS_PER_EXECUTION
+    monkeypatch.setattr(training, "STEPS_PER_EXECUTION", 1)
+    one = train_network(tiny_corpus, Arm.PINN, config, seed=5)
+    assert several.history["val_loss"] == one.history["val_loss"]
+    for got, want in zip(several.model.get_weights(), one.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
 
 
 def test_even_batch_size_splits_into_equal_batches():
@@ -173,7 +190,35 @@ def test_reloaded_model_predicts_the_same_in_a_fresh_process(tiny_view, tmp_path
     assert json.loads(paths["spec"].read_text())["input_scale"] == trained.spec.input_scale
     assert json.loads(paths["history"].read_text())["epochs_run"] == 1
     model, spec = load_network(tmp_path / "pinn")
-    assert spec == trained.spec
+    assert spec == trained.spec and spec.shared_generator
+    reloaded, _ = reconstruct_view(model, spec, tiny_view, batch_size=64)
+    np.testing.assert_allclose(reloaded, reconstruct_view(trained.model, spec, tiny_view, batch_size=64)[0], atol=1e-6)
+
+
+def test_a_shared_generator_predicts_each_member_from_its_own_pattern(tiny_view):
+    """Members of a gs2 group with a shared generator: reordering them reorders the
+    predictions, changing one member's pattern changes no other member's prediction, and
+    inference on single patterns gives the same patches."""
+    config = resolve_config("smoke").training
+    spec = make_spec(tiny_view, Arm.PINN, config)
+    assert spec.shared_generator and spec.predicts_each_pattern_alone
+    model = build_network(spec, tiny_view, seed=4)
+    inputs = network_data(tiny_view, Arm.PINN, spec.input_scale).inputs(slice(0, 6))
+    amplitude = np.asarray(model(inputs, training=False)["amplitude"])
+    order = [2, 0, 3, 1]
+    reordered = {"diffraction": inputs["diffraction"][..., order], "offsets": inputs["offsets"][:, order]}
+    np.testing.assert_allclose(
+        np.asarray(model(reordered, training=False)["amplitude"]), amplitude[..., order], atol=1e-6
+    )
+    changed = inputs["diffraction"].copy()
+    changed[..., 2] = np.random.default_rng(0).permutation(changed[..., 2].ravel()).reshape(changed[..., 2].shape)
+    other = np.asarray(model({**inputs, "diffraction": changed}, training=False)["amplitude"])
+    np.testing.assert_allclose(other[..., [0, 1, 3]], amplitude[..., [0, 1, 3]], atol=1e-6)
+    assert np.abs(other[..., 2] - amplitude[..., 2]).max() > 1e-3
+    single = object_model(model, spec).predict_on_batch({"diffraction": inputs["diffraction"][..., :1]})
+    np.testing.assert_allclose(np.asarray(single["amplitude"])[..., 0], amplitude[..., 0], atol=1e-6)
+    with pytest.raises(ValueError, match="only the gs2 arm"):
+        ModelSpec(**{**spec.model_dump(), "arm": Arm.PINN_GS1, "group_size": 1})
 
 
 def _correlations(obj, coverage, truth):
@@ -186,10 +231,14 @@ def _correlations(obj, coverage, truth):
     )
 
 
-@pytest.mark.parametrize("arm", [Arm.PINN, Arm.PINN_GS1, Arm.SUPERVISED])
-def test_each_arm_learns_on_a_high_dose_scan(tiny_corpus, arm):
+@pytest.mark.parametrize(
+    ("arm", "generator"),
+    [(Arm.PINN, "shared"), (Arm.PINN, "joint"), (Arm.PINN_GS1, "shared"), (Arm.SUPERVISED, "shared")],
+)
+def test_each_arm_learns_on_a_high_dose_scan(tiny_corpus, arm, generator):
     """A flat prediction correlates 0 with the truth; a trained arm clearly more."""
-    config = resolve_config("smoke", overrides={"training.max_epochs": 20, "training.filters_base": 16}).training
+    overrides = {"training.max_epochs": 20, "training.filters_base": 16, "training.gs2_generator": generator}
+    config = resolve_config("smoke", overrides=overrides).training
     trained = train_network(tiny_corpus, arm, config, seed=3)
     obj, coverage = reconstruct_view(trained.model, trained.spec, tiny_corpus, batch_size=64)
     amplitude, phase = _correlations(obj, coverage, tiny_corpus.obj)

@@ -13,7 +13,7 @@ from ptystudy.config import Arm
 from ptystudy.contract import Scan
 from ptystudy.errors import ContractError
 from ptystudy.models.data import network_data
-from ptystudy.models.networks import ModelSpec
+from ptystudy.models.networks import MEMBER_GENERATOR, ModelSpec
 from ptystudy.stitch import Stitcher
 
 
@@ -35,19 +35,25 @@ def object_model(model: keras.Model, spec: ModelSpec) -> keras.Model:
     pattern's own prediction of the central N/2 square.
 
     A PINN's group merge and forward model only serve its training loss; inference skips
-    them (and, for gs2, the offsets input). For gs2 a member's own prediction scores better
-    than the group's merged patch (test split of the quick study at 1e5, dense: phase
-    MS-SSIM 0.74 against 0.66), so each pattern is reconstructed from its own prediction.
+    them (and, for gs2, the offsets input). A gs2 network whose members share one generator
+    is that generator, fed single patterns (``spec.predicts_each_pattern_alone``). A joint
+    gs2 network reads whole groups, and each pattern is reconstructed from its group's seed
+    member: the merge only constrains the members' average, and the trained network puts the
+    reconstruction into the seed member (its own prediction scores better than its merged
+    patch or the other members; ``benchmarks/gs2_members.py``).
     Built once per model, so its compiled predict function is reused by later calls.
     """
     if spec.arm is Arm.SUPERVISED:
         return model
     if model not in _OBJECT_MODELS:
-        _OBJECT_MODELS[model] = keras.Model(
-            {"diffraction": model.get_layer("diffraction").output},
-            {"amplitude": model.get_layer("amplitude").output, "phase": model.get_layer("phase").output},
-            name=f"{spec.arm}_object",
-        )
+        if spec.shared_generator:
+            pattern = keras.Input((spec.patch_size, spec.patch_size, 1), name="diffraction")
+            outputs = model.get_layer(MEMBER_GENERATOR)(pattern)
+            inputs = {"diffraction": pattern}
+        else:
+            inputs = {"diffraction": model.get_layer("diffraction").output}
+            outputs = {"amplitude": model.get_layer("amplitude").output, "phase": model.get_layer("phase").output}
+        _OBJECT_MODELS[model] = keras.Model(inputs, outputs, name=f"{spec.arm}_object")
     return _OBJECT_MODELS[model]
 
 
@@ -116,12 +122,13 @@ def reconstruct_view(
         if not np.array_equal(view.groups[:, 0], np.arange(view.n_patterns)):
             raise ContractError("the view's groups must be seeded by every pattern in order (groups[:, 0] == i)")
     data = network_data(view, spec.arm, spec.input_scale)
+    diffraction = data.diffraction[..., :1] if spec.predicts_each_pattern_alone else data.diffraction
     generator = object_model(model, spec)
     stitcher = Stitcher(view.obj.shape, spec.patch_size // 2, stitch_weights(view.probe))
     batch = even_batch_size(data.n_samples, batch_size)
     for start in range(0, data.n_samples, batch):
         index = slice(start, start + batch)
-        patches = predict_patches(generator, spec, data.diffraction[index], batch_size=batch)
+        patches = predict_patches(generator, spec, diffraction[index], batch_size=batch)
         seeds = data.members[index, 0]
         stitcher.add(patches, view.ycoords[seeds], view.xcoords[seeds])
     return stitcher.result()

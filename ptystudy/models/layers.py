@@ -49,6 +49,32 @@ class ScaledTanh(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class MembersToBatch(keras.layers.Layer):
+    """(batch, N, N, C) -> (batch * C, N, N, 1): each group member's pattern as a sample of
+    its own, members of one group consecutive."""
+
+    def call(self, inputs):
+        height, width = inputs.shape[1], inputs.shape[2]
+        return ops.reshape(ops.transpose(inputs, [0, 3, 1, 2]), (-1, height, width, 1))
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
+class BatchToMembers(keras.layers.Layer):
+    """(batch * C, M, M, 1) -> (batch, M, M, C): the inverse of ``MembersToBatch``."""
+
+    def __init__(self, group_size: int, **kwargs):
+        super().__init__(**kwargs)
+        self.group_size = group_size
+
+    def call(self, inputs):
+        height, width = inputs.shape[1], inputs.shape[2]
+        return ops.transpose(ops.reshape(inputs, (-1, self.group_size, height, width)), [0, 2, 3, 1])
+
+    def get_config(self):
+        return {**super().get_config(), "group_size": self.group_size}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class GroupMerge(keras.layers.Layer):
     """Merge the C member patches of each group by position, then cut each member out again.
 

@@ -8,10 +8,21 @@ from __future__ import annotations
 import keras
 import numpy as np
 from keras import layers
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from ptystudy.config import Arm
-from ptystudy.models.layers import FarFieldCounts, GroupMerge, PadToPatch, PolarToComplex, ScaledTanh
+from ptystudy.models.layers import (
+    BatchToMembers,
+    FarFieldCounts,
+    GroupMerge,
+    MembersToBatch,
+    PadToPatch,
+    PolarToComplex,
+    ScaledTanh,
+)
+
+MEMBER_GENERATOR = "member_generator"
+"""Name of the single-pattern generator a gs2 network with a shared generator applies to each member."""
 
 
 class ModelSpec(BaseModel):
@@ -27,6 +38,22 @@ class ModelSpec(BaseModel):
     """Channels C: group members for gs2, 1 otherwise."""
     input_scale: float = Field(gt=0)
     """Network input = sqrt(counts) / input_scale."""
+    shared_generator: bool = False
+    """gs2 only: one generator predicts each member's patch from that member's own pattern
+    (weights shared by the members), instead of one generator reading all C patterns as
+    channels (PtychoPINN's published form). Saved specs without it are the latter."""
+
+    @model_validator(mode="after")
+    def _shared_generator_is_gs2(self) -> ModelSpec:
+        if self.shared_generator and self.arm is not Arm.PINN:
+            raise ValueError(f"only the gs2 arm (pinn) can share its generator among members, not {self.arm}")
+        return self
+
+    @property
+    def predicts_each_pattern_alone(self) -> bool:
+        """Whether a pattern's predicted patch depends on that pattern only (true of every arm
+        but the joint gs2), so inference can feed single patterns."""
+        return self.arm is not Arm.PINN or self.shared_generator
 
 
 class _Initializers:
@@ -68,12 +95,32 @@ def _decoder(x, filters_base: int, stages: int, name: str, init: _Initializers):
     return x
 
 
+def _generator(inputs, filters_base: int, channels: int, init: _Initializers):
+    """Encoder and the two decoders: ``(amplitude, phase)`` of the central (N/2, N/2, channels)
+    square, amplitude in (0, 1) (sigmoid), phase in (-pi, pi) radians (pi tanh)."""
+    code = _encoder(inputs, filters_base, init)
+    amplitude = _conv(init, channels, activation="sigmoid", name="amplitude")(
+        _decoder(code, filters_base, 2, "amplitude_decoder", init)
+    )
+    phase_raw = _conv(init, channels, name="phase_raw")(_decoder(code, filters_base, 2, "phase_decoder", init))
+    return amplitude, ScaledTanh(name="phase")(phase_raw)
+
+
+def _member_generator(spec: ModelSpec, init: _Initializers) -> keras.Model:
+    """The single-pattern generator a shared-generator gs2 network applies to each member:
+    ``pattern`` (N, N, 1) -> ``amplitude``, ``phase`` (N/2, N/2, 1)."""
+    pattern = keras.Input((spec.patch_size, spec.patch_size, 1), name="pattern")
+    amplitude, phase = _generator(pattern, spec.filters_base, 1, init)
+    return keras.Model(pattern, {"amplitude": amplitude, "phase": phase}, name=MEMBER_GENERATOR)
+
+
 def build_pinn(spec: ModelSpec, probe: np.ndarray, *, seed: int = 0) -> keras.Model:
     """PtychoPINN: diffraction (and gs2 offsets) -> expected counts, amplitude and phase.
 
     Parameters
     ----------
-    spec : arm ``pinn`` (gs2, C members, merged) or ``pinn_gs1`` (C = 1).
+    spec : arm ``pinn`` (gs2, C members, merged; with ``shared_generator`` each member's
+        patch is predicted from its own pattern by one generator) or ``pinn_gs1`` (C = 1).
     probe : (N, N) complex, sqrt(photons) per pixel: the simulation probe times its
         dose scale, so that expected counts are ``|fft2(P O)|**2 / N**2`` exactly.
     seed : seeds the initial weights.
@@ -89,12 +136,12 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray, *, seed: int = 0) -> keras.Mo
     diffraction = keras.Input((size, size, channels), name="diffraction")
     inputs = {"diffraction": diffraction}
     init = _Initializers(seed)
-    code = _encoder(diffraction, spec.filters_base, init)
-    amplitude = _conv(init, channels, activation="sigmoid", name="amplitude")(
-        _decoder(code, spec.filters_base, 2, "amplitude_decoder", init)
-    )
-    phase_raw = _conv(init, channels, name="phase_raw")(_decoder(code, spec.filters_base, 2, "phase_decoder", init))
-    phase = ScaledTanh(name="phase")(phase_raw)
+    if spec.shared_generator:
+        predicted = _member_generator(spec, init)(MembersToBatch(name="members_to_batch")(diffraction))
+        amplitude = BatchToMembers(channels, name="amplitude")(predicted["amplitude"])
+        phase = BatchToMembers(channels, name="phase")(predicted["phase"])
+    else:
+        amplitude, phase = _generator(diffraction, spec.filters_base, channels, init)
     pad = PadToPatch(size, name="pad_to_patch")
     real, imag = PolarToComplex(name="to_complex")((pad(amplitude), pad(phase)))
     if spec.arm is Arm.PINN:
@@ -119,11 +166,5 @@ def build_supervised(spec: ModelSpec, *, seed: int = 0) -> keras.Model:
         raise ValueError(f"build_supervised builds the supervised arm, got {spec.arm}")
     size = spec.patch_size
     diffraction = keras.Input((size, size, 1), name="diffraction")
-    init = _Initializers(seed)
-    code = _encoder(diffraction, spec.filters_base, init)
-    amplitude = _conv(init, 1, activation="sigmoid", name="amplitude")(
-        _decoder(code, spec.filters_base, 2, "amplitude_decoder", init)
-    )
-    phase_raw = _conv(init, 1, name="phase_raw")(_decoder(code, spec.filters_base, 2, "phase_decoder", init))
-    phase = ScaledTanh(name="phase")(phase_raw)
+    amplitude, phase = _generator(diffraction, spec.filters_base, 1, _Initializers(seed))
     return keras.Model({"diffraction": diffraction}, {"amplitude": amplitude, "phase": phase}, name="supervised")
