@@ -32,10 +32,10 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from learning import add_overrides_option, score, study_views  # noqa: E402
+from learning import score, study_views  # noqa: E402
 
 from ptystudy.conditions import Split  # noqa: E402
-from ptystudy.config import Arm, StudyConfig, parse_override, resolve_config  # noqa: E402
+from ptystudy.config import Arm, StudyConfig, add_override_option, parse_override, resolve_config  # noqa: E402
 from ptystudy.contract import Scan  # noqa: E402
 from ptystudy.models.data import network_data, truth_patches  # noqa: E402
 from ptystudy.models.inference import stitch_weights  # noqa: E402
@@ -142,7 +142,7 @@ def main() -> None:
     parser.add_argument("--dose", type=float, default=1e5)
     parser.add_argument("--view", default="dense")
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 1, 2])
-    add_overrides_option(parser)
+    add_override_option(parser, "training.gs2_generator=joint")
     args = parser.parse_args()
     config = resolve_config(args.profile, overrides=dict(parse_override(text) for text in args.overrides))
     if Arm.PINN not in config.training.arms:

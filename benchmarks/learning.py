@@ -31,7 +31,7 @@ from matplotlib.figure import Figure  # noqa: E402
 
 from ptystudy.compare import compare  # noqa: E402
 from ptystudy.conditions import Split  # noqa: E402
-from ptystudy.config import Arm, StudyConfig, parse_override, resolve_config  # noqa: E402
+from ptystudy.config import Arm, StudyConfig, add_override_option, parse_override, resolve_config  # noqa: E402
 from ptystudy.contract import Scan, write_scan  # noqa: E402
 from ptystudy.figures import ARM_COLOURS, arm_title, save_figure  # noqa: E402
 from ptystudy.lsqml_worker import LsqmlWorker  # noqa: E402
@@ -56,18 +56,6 @@ def study_views(config: StudyConfig, dose: float, view: str) -> tuple[dict[Split
     }
     corpus = build_corpus(scans[Split.TRAIN], name=view, config=config.views, seeds=config.seeds)
     return views, corpus
-
-
-def add_overrides_option(parser: argparse.ArgumentParser) -> None:
-    """``--set KEY=VALUE`` (repeatable): override one field of the profile."""
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one field of the profile, e.g. --set training.min_improvement=0.005",
-    )
 
 
 def score(config: StudyConfig, view: Scan, image: np.ndarray) -> dict[str, float]:
@@ -162,7 +150,7 @@ def main() -> None:
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--arms", nargs="+", default=[str(arm) for arm in Arm if arm.is_network])
     parser.add_argument("--figure", default="benchmarks/learning.png")
-    add_overrides_option(parser)
+    add_override_option(parser, "training.min_improvement=0.005")
     args = parser.parse_args()
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores; profile {args.profile}, dose {args.dose:g}, "

@@ -40,7 +40,14 @@ from ptystudy.conditions import (  # noqa: E402
     needed_conditions,
     selected_conditions,
 )
-from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config  # noqa: E402
+from ptystudy.config import (  # noqa: E402
+    ConfigError,
+    Profile,
+    StudyConfig,
+    add_override_option,
+    parse_override,
+    resolve_config,
+)
 from ptystudy.errors import ContractError, InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
 from ptystudy.html_report import ConditionSection, write_html_report  # noqa: E402
@@ -550,14 +557,7 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--split", action="append", choices=[str(split) for split in Split], help="run only this split (repeatable)"
     )
-    parser.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="override one field, e.g. --set scan.doses=[1000,100000]",
-    )
+    add_override_option(parser)
     return parser
 
 

@@ -7,6 +7,7 @@ assembled: profile, then YAML file, then ``key=value`` overrides.
 
 from __future__ import annotations
 
+import argparse
 import copy
 import math
 from enum import StrEnum
@@ -395,6 +396,19 @@ def parse_override(text: str) -> tuple[str, Any]:
         return key.strip(), yaml.safe_load(raw)
     except yaml.YAMLError as err:
         raise ConfigError(f"override {text!r}: value is not valid YAML ({err})") from None
+
+
+def add_override_option(parser: argparse.ArgumentParser, example: str = "scan.doses=[1000,100000]") -> None:
+    """Give a command line ``--set KEY=VALUE`` (repeatable, into ``args.overrides``; read
+    each with ``parse_override``)."""
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help=f"override one field, e.g. --set {example}",
+    )
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
