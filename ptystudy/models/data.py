@@ -61,9 +61,13 @@ class NetworkData:
         return batch
 
 
-def network_data(view: Scan, arm: Arm, scale: float) -> NetworkData:
-    """Samples of ``view`` for ``arm``: gs2 groups for ``pinn``, single patterns otherwise."""
-    if arm is Arm.PINN:
+def network_data(view: Scan, arm: Arm, scale: float, *, grouped: bool | None = None) -> NetworkData:
+    """Samples of ``view`` for ``arm``: gs2 groups for ``pinn``, single patterns otherwise
+    (``grouped`` overrides, e.g. to feed single patterns to a network that predicts each
+    pattern alone)."""
+    if grouped is None:
+        grouped = arm is Arm.PINN
+    if grouped:
         if view.groups is None:
             raise ContractError("the view has no gs2 groups; the pinn arm needs them")
         members = view.groups

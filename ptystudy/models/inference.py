@@ -121,14 +121,13 @@ def reconstruct_view(
             raise ContractError(f"the pinn model needs groups of {spec.group_size} in the view")
         if not np.array_equal(view.groups[:, 0], np.arange(view.n_patterns)):
             raise ContractError("the view's groups must be seeded by every pattern in order (groups[:, 0] == i)")
-    data = network_data(view, spec.arm, spec.input_scale)
-    diffraction = data.diffraction[..., :1] if spec.predicts_each_pattern_alone else data.diffraction
+    data = network_data(view, spec.arm, spec.input_scale, grouped=not spec.predicts_each_pattern_alone)
     generator = object_model(model, spec)
     stitcher = Stitcher(view.obj.shape, spec.patch_size // 2, stitch_weights(view.probe))
     batch = even_batch_size(data.n_samples, batch_size)
     for start in range(0, data.n_samples, batch):
         index = slice(start, start + batch)
-        patches = predict_patches(generator, spec, diffraction[index], batch_size=batch)
+        patches = predict_patches(generator, spec, data.diffraction[index], batch_size=batch)
         seeds = data.members[index, 0]
         stitcher.add(patches, view.ycoords[seeds], view.xcoords[seeds])
     return stitcher.result()
