@@ -1,4 +1,4 @@
-"""The run manifest: resolved config, package versions, seeds and content hashes."""
+"""The run manifest: resolved config, package versions, the machine, seeds and content hashes."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from typing import Any
 from pydantic import BaseModel
 
 from ptystudy.config import StudyConfig
+from ptystudy.machine import describe_machine
 from ptystudy.records import FileRecord
 
 PACKAGES = (
@@ -58,7 +59,9 @@ def output_hashes(records: list[BaseModel]) -> dict[str, str]:
 
 
 def build_manifest(config: StudyConfig, records: list[BaseModel]) -> dict[str, Any]:
-    """The ``manifest.json`` payload (DESIGN §10)."""
+    """The ``manifest.json`` payload (DESIGN §10): with the machine (CPU, its vector
+    extensions, TensorFlow's oneDNN state and threads) that published the run; each
+    network's ``history.json`` records the machine that trained it."""
     inputs = {}
     given = [config.scan.object_file] if config.scan.object_file else []
     for files in (config.scan.files or {}).values():
@@ -69,6 +72,7 @@ def build_manifest(config: StudyConfig, records: list[BaseModel]) -> dict[str, A
         "config": config.model_dump(mode="json"),
         "seeds": config.seeds.model_dump(),
         "versions": package_versions(),
+        "machine": describe_machine(),
         "inputs": inputs,
         "outputs": output_hashes(records),
     }

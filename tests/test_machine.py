@@ -1,0 +1,98 @@
+"""The machine description and TensorFlow's oneDNN kernels turned on where the CPU has them."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from ptystudy.machine import (
+    INTRA_OP_VARIABLE,
+    ONEDNN_VARIABLE,
+    configure_tensorflow_environment,
+    cpu_description,
+    onednn_default,
+)
+
+EPYC = """processor\t: 0
+vendor_id\t: AuthenticAMD
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2
+
+processor\t: 1
+model name\t: AMD EPYC 7B13
+flags\t\t: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2
+"""
+
+XEON = (
+    "model name\t: Intel Xeon Platinum 8480\nflags\t\t: sse4_2 avx avx2 fma avx512f avx512_vnni avx512_bf16 amx_tile\n"
+)
+OLD_X86 = "model name\t: Intel Core 2\nflags\t\t: sse sse2 ssse3 sse4_1\n"
+
+
+def test_cpu_description_reads_the_model_and_vector_extensions():
+    cpu = cpu_description(EPYC)
+    assert cpu["model"] == "AMD EPYC 7B13"
+    assert cpu["vector_extensions"] == ["sse4_2", "avx", "avx2", "fma"]
+    assert cpu["cores"] >= 1
+    assert cpu_description(XEON)["vector_extensions"][-4:] == ["avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"]
+
+
+@pytest.mark.parametrize(
+    ("cpuinfo", "architecture", "expected"),
+    [(EPYC, "x86_64", "1"), (XEON, "x86_64", "1"), (OLD_X86, "x86_64", None), (EPYC, "aarch64", None)],
+)
+def test_onednn_is_turned_on_on_x86_cpus_with_avx2(cpuinfo, architecture, expected):
+    cpu = {**cpu_description(cpuinfo), "architecture": architecture}
+    assert onednn_default(cpu) == expected
+    environ: dict[str, str] = {}
+    assert configure_tensorflow_environment(environ, cpu) == expected
+    assert environ.get(ONEDNN_VARIABLE) == expected
+
+
+@pytest.mark.parametrize("users_choice", ["0", "1"])
+def test_the_users_own_setting_wins(users_choice):
+    environ = {ONEDNN_VARIABLE: users_choice, INTRA_OP_VARIABLE: "3"}
+    assert configure_tensorflow_environment(environ, cpu_description(EPYC)) == users_choice
+    assert environ[ONEDNN_VARIABLE] == users_choice and environ[INTRA_OP_VARIABLE] == "3"
+
+
+@pytest.mark.parametrize(("cores", "threads"), [(1, "1"), (2, "1"), (16, "8")])
+def test_each_op_gets_the_cores_of_one_of_two_concurrent_trainings(cores, threads):
+    environ: dict[str, str] = {}
+    configure_tensorflow_environment(environ, {**cpu_description(EPYC), "cores": cores})
+    assert environ[INTRA_OP_VARIABLE] == threads
+
+
+def _tensorflow_states(*environments: dict[str, str | None]) -> list[dict]:
+    """Import ptystudy.models in a fresh process per environment (None: unset), all at
+    once, and report the oneDNN variable and TensorFlow's own oneDNN state in each."""
+    code = (
+        "import json, os, ptystudy.models\n"
+        "from ptystudy.machine import describe_machine\n"
+        "print(json.dumps(describe_machine()))\n"
+    )
+    processes = []
+    for environment in environments:
+        env = {key: value for key, value in os.environ.items() if key != ONEDNN_VARIABLE}
+        env.update({key: value for key, value in environment.items() if value is not None})
+        processes.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True))
+    states = []
+    for process in processes:
+        out, _ = process.communicate(timeout=120)
+        assert process.returncode == 0
+        states.append(json.loads(out.strip().splitlines()[-1]))
+    return states
+
+
+@pytest.mark.skipif(onednn_default(cpu_description()) is None, reason="oneDNN is not turned on for this CPU")
+def test_importing_the_networks_turns_onednn_on_unless_the_user_said_no():
+    """The real TensorFlow: on by default where the CPU supports it, off when the user says 0."""
+    default, refused = _tensorflow_states({}, {ONEDNN_VARIABLE: "0"})
+    assert default["tensorflow"]["environment"][ONEDNN_VARIABLE] == "1"
+    assert default["tensorflow"]["onednn"] is True
+    assert default["cpu"]["model"] == cpu_description()["model"]
+    assert refused["tensorflow"]["onednn"] is False
