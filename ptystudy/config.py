@@ -337,7 +337,7 @@ _PROFILES: dict[Profile, dict[str, Any]] = {
             "learning_rate": 2e-3,
             "max_epochs": 60,
             "min_samples": 1500,
-            "min_improvement": 1e-2,
+            "min_improvement": 2e-2,
             "plateau_patience": 3,
             "stop_patience": 6,
         },

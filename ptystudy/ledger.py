@@ -248,20 +248,26 @@ def convergence_markdown(models: list[ModelRecord], recons: list[ReconRecord]) -
         "",
         "Networks stop when the validation loss (a held-out strip of the training region) has "
         "converged, LSQML when its cost has plateaued; the epoch cap should rarely be the reason.",
+        "A network's work is the patterns its generator evaluated, training and validation "
+        "(a gs2 group counts its patterns; a gs2 epoch takes 1/C of the groups, so each arm's "
+        f"epoch evaluates each pattern about once): {sum(model.pattern_evaluations for model in models):,} "
+        f"in all for {len(models)} networks.",
         "",
-        "| run | dose | view | split | samples or patterns | epochs (cap) | best epoch | stopped because |",
-        "|---|---|---|---|---|---|---|---|",
+        "| run | dose | view | split | samples or patterns | epochs (cap) | best epoch | pattern evaluations "
+        "| stopped because |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for model in models:
         lines.append(
             f"| train {model.arm} | {dose_text(model.dose)} | {model.view} | train | {model.n_samples} "
-            f"| {model.epochs_run} ({model.max_epochs}) | {model.best_epoch} | {model.stop_reason} |"
+            f"| {model.epochs_run} ({model.max_epochs}) | {model.best_epoch} | {model.pattern_evaluations:,} "
+            f"| {model.stop_reason} |"
         )
     for recon in recons:
         if recon.epochs is None:
             continue
         lines.append(
             f"| {recon.arm} | {dose_text(recon.dose)} | {recon.view} | {recon.split} | {recon.n_patterns} "
-            f"| {recon.epochs} ({recon.max_epochs}) | | {recon.stop_reason} |"
+            f"| {recon.epochs} ({recon.max_epochs}) | | | {recon.stop_reason} |"
         )
     return "\n".join(lines) + "\n"

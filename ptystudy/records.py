@@ -91,6 +91,9 @@ class ModelRecord(_Record):
     n_samples: int
     n_train: int
     samples_per_group: int
+    pattern_evaluations: int
+    """Patterns the generator was evaluated on in training: samples trained on, and
+    validation samples, over every epoch, times the patterns per sample."""
     seed: int
     seconds: float
 

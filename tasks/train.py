@@ -13,7 +13,7 @@ from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
 from ptystudy.figures import arm_title
 from ptystudy.layout import RunLayout
-from ptystudy.models.training import save_network, train_network
+from ptystudy.models.training import pattern_evaluations, save_network, train_network
 from ptystudy.records import FileRecord, ModelRecord, ViewRecord
 from tasks._prefect import phase_task
 
@@ -30,12 +30,15 @@ def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, r
     paths = save_network(trained, RunLayout(Path(run_dir)).model_dir(view.dose, view.view, arm))
     history = trained.history
     get_run_logger().info(
-        "%s: %d epochs (best %d) on %d samples, %.0f samples/s, best validation loss %.5g; %s",
+        "%s: %d epochs (best %d) of %d samples from %d, %.0f samples/s, %.3g pattern evaluations, "
+        "best validation loss %.5g; %s",
         label,
         history["epochs_run"],
         history["best_epoch"],
+        history["samples_per_epoch"],
         history["n_train"],
         history["train_samples_per_second"],
+        pattern_evaluations(history),
         history["val_loss"][history["best_epoch"] - 1],
         history["stop_reason"],
     )
@@ -54,6 +57,7 @@ def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, r
         n_samples=history["n_samples"],
         n_train=history["n_train"],
         samples_per_group=history["samples_per_group"],
+        pattern_evaluations=pattern_evaluations(history),
         seed=seed,
         seconds=time.perf_counter() - started,
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import tracemalloc
 
 import numpy as np
@@ -27,6 +28,7 @@ from ptystudy.models.merge_reference import canvas_merge  # noqa: E402
 from ptystudy.models.networks import ModelSpec  # noqa: E402
 from ptystudy.models.training import (  # noqa: E402
     Convergence,
+    TrainedNetwork,
     TrainingError,
     _check_not_constant,
     _losses,
@@ -148,14 +150,99 @@ def test_gs2_forward_step_and_inference(tiny_view, tmp_path, generator):
 def test_several_steps_per_compiled_call_train_exactly_as_one_step(tiny_corpus, monkeypatch):
     """``STEPS_PER_EXECUTION`` only saves round trips from Python: the weights are the same."""
     assert training.STEPS_PER_EXECUTION > 1
-    config = resolve_config("smoke").training.model_copy(update={"max_epochs": 2})
+    config = resolve_config("smoke").training.model_copy(update={"max_epochs": 1})
     several = train_network(tiny_corpus, Arm.PINN, config, seed=5)
-    assert several.history["n_train"] > config.batch_size * training.STEPS_PER_EXECUTION
+    per_epoch = training.samples_per_epoch(several.history["n_train"], 4)
+    steps, per_execution = training.epoch_steps(per_epoch, config.batch_size)
+    assert per_execution > 1 and steps == -(-per_epoch // config.batch_size), "one execution of several steps"
     monkeypatch.setattr(training, "STEPS_PER_EXECUTION", 1)
+    assert training.epoch_steps(per_epoch, config.batch_size) == (steps, 1)
     one = train_network(tiny_corpus, Arm.PINN, config, seed=5)
     assert several.history["val_loss"] == one.history["val_loss"]
     for got, want in zip(several.model.get_weights(), one.model.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
+
+
+def test_an_epoch_is_whole_executions_just_covering_its_samples():
+    assert training.epoch_steps(1590, 32) == (52, 13)  # 50 batches: 4 executions of 13 steps
+    assert training.epoch_steps(373, 32) == (12, 12)
+    assert training.epoch_steps(512, 32) == (16, 16)
+    assert training.epoch_steps(1, 32) == (1, 1)
+
+
+def test_an_epoch_evaluates_each_pattern_about_once_for_every_arm():
+    """A gs2 group holds C patterns and every position seeds one: an epoch takes 1/C of the
+    groups (and validation a fixed 1/C of its groups), single patterns all of them."""
+    assert training.samples_per_epoch(1492, 4) == 373
+    assert training.samples_per_epoch(1590, 1) == 1590
+    assert training.samples_per_epoch(3, 4) == 1
+    validation = np.arange(100, 308)
+    subset = training.validation_subset(validation, 4, seed=3)
+    assert subset.size == 52 and np.all(np.diff(subset) > 0) and np.isin(subset, validation).all()
+    np.testing.assert_array_equal(subset, training.validation_subset(validation, 4, seed=3))
+    assert not np.array_equal(subset, training.validation_subset(validation, 4, seed=4))
+    np.testing.assert_array_equal(training.validation_subset(validation, 1, seed=3), validation)
+
+
+def test_the_training_stream_reshuffles_every_pass_and_repeats_with_its_seed():
+    """Each pass over the samples is a permutation, a new one every pass; short epochs take
+    the next batches of the stream; the same seed gives the same stream."""
+    n, batch = 12, 4
+    inputs = {"diffraction": np.arange(n, dtype=np.float32)[:, None]}
+    targets = {"counts": np.arange(n, dtype=np.float32)[:, None] * 10}
+
+    def first_samples(seed: int, passes: int) -> np.ndarray:
+        stream = training.training_stream(inputs, targets, batch_size=batch, seed=seed)
+        batches = list(stream.take(passes * n // batch).as_numpy_iterator())
+        for x, y in batches:
+            np.testing.assert_array_equal(y["counts"], x["diffraction"] * 10)  # pairs stay together
+            assert x["diffraction"].shape == (batch, 1)
+        return np.concatenate([x["diffraction"][:, 0] for x, _ in batches]).astype(int)
+
+    drawn = first_samples(seed=1, passes=3).reshape(3, n)
+    for one_pass in drawn:
+        assert sorted(one_pass) == list(range(n))
+    assert not np.array_equal(drawn[0], drawn[1]) and not np.array_equal(drawn[1], drawn[2])
+    np.testing.assert_array_equal(first_samples(seed=1, passes=3).reshape(3, n), drawn)
+    assert not np.array_equal(first_samples(seed=2, passes=1), drawn[0])
+
+
+def test_networks_trained_at_once_in_threads_equal_those_trained_one_after_another(tiny_view):
+    """The study trains two networks at once in its process (``CONCURRENT_TRAININGS``): each
+    seeds only its own draws, so a network trained beside another has the weights it has
+    when trained alone. Each records its work: gs2 evaluates C patterns per group on 1/C
+    of its groups per epoch, about as many pattern evaluations per epoch as a
+    single-pattern arm."""
+    config = resolve_config("smoke").training.model_copy(update={"max_epochs": 1})
+    jobs = [(Arm.PINN, 11), (Arm.SUPERVISED, 12)]
+    alone = train_network(tiny_view, jobs[0][0], config, seed=jobs[0][1])
+    together: dict[int, TrainedNetwork] = {}
+
+    def train(index: int) -> None:
+        arm, seed = jobs[index]
+        together[index] = train_network(tiny_view, arm, config, seed=seed)
+
+    threads = [threading.Thread(target=train, args=(index,)) for index in range(len(jobs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for got, want in zip(together[0].model.get_weights(), alone.model.get_weights(), strict=True):
+        np.testing.assert_array_equal(got, want)
+
+    work = []
+    for trained in (together[0], together[1]):
+        history = trained.history
+        per_epoch = training.samples_per_epoch(history["n_train"], history["samples_per_group"])
+        steps, _ = training.epoch_steps(per_epoch, config.batch_size)
+        assert history["samples_per_epoch"] == steps * config.batch_size >= per_epoch
+        assert history["pattern_evaluations"] == {
+            "train": steps * config.batch_size * history["samples_per_group"],
+            "validation": history["n_validation"] * history["samples_per_group"],
+        }
+        assert len(history["epoch_seconds"]) == 1 and history["machine"]["cpu"]["cores"] >= 1
+        work.append(history["pattern_evaluations"]["train"] / history["n_train"])
+    assert 0.5 < work[0] / work[1] < 2, "gs2 and a single-pattern arm: about the same evaluations per pattern"
 
 
 def test_even_batch_size_splits_into_equal_batches():
@@ -232,19 +319,33 @@ def _correlations(obj, coverage, truth):
 
 
 @pytest.mark.parametrize(
-    ("arm", "generator"),
-    [(Arm.PINN, "shared"), (Arm.PINN, "joint"), (Arm.PINN_GS1, "shared"), (Arm.SUPERVISED, "shared")],
+    ("arm", "generator", "least_amplitude", "least_phase"),
+    [
+        (Arm.PINN, "shared", 0.6, 0.5),
+        (Arm.PINN, "joint", 0.4, None),
+        (Arm.PINN_GS1, "shared", 0.5, None),
+        (Arm.SUPERVISED, "shared", 0.7, 0.4),
+    ],
 )
-def test_each_arm_learns_on_a_high_dose_scan(tiny_corpus, arm, generator):
-    """A flat prediction correlates 0 with the truth; a trained arm clearly more."""
+def test_each_arm_learns_on_a_high_dose_scan(tiny_corpus, arm, generator, least_amplitude, least_phase):
+    """A flat prediction correlates 0 with the truth; a trained arm clearly more.
+
+    The thresholds sit below the lowest correlation over 5 seeds with TensorFlow's oneDNN
+    kernels on and off and one or two threads per op (``experiments/learning_seeds.py``;
+    benchmarks/RESULTS.md): each holds for every trajectory, not for one machine's rounding.
+    The phase of gs1 and of the joint gs2 is not asserted: on this small corpus it ranged
+    from -0.34 to 0.68 between seeds (a single pattern leaves the twin image, the conjugate
+    object, nearly as likely; the shared gs2 merge and the supervised targets rule it out).
+    """
     overrides = {"training.max_epochs": 20, "training.filters_base": 16, "training.gs2_generator": generator}
     config = resolve_config("smoke", overrides=overrides).training
     trained = train_network(tiny_corpus, arm, config, seed=3)
     obj, coverage = reconstruct_view(trained.model, trained.spec, tiny_corpus, batch_size=64)
     amplitude, phase = _correlations(obj, coverage, tiny_corpus.obj)
-    assert amplitude > 0.5, f"{arm} amplitude correlation {amplitude:.2f}"
-    assert phase > 0.4, f"{arm} phase correlation {phase:.2f}"
-    assert trained.history["val_loss"][-1] < trained.history["val_loss"][0]
+    assert amplitude > least_amplitude, f"{arm} amplitude correlation {amplitude:.2f}"
+    if least_phase is not None:
+        assert phase > least_phase, f"{arm} phase correlation {phase:.2f}"
+    assert min(trained.history["val_loss"]) < 0.9 * trained.history["val_loss"][0]
 
 
 def test_the_supervised_arm_fits_its_training_patches_not_their_mean(tiny_view):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,14 +18,17 @@ from typing import Any
 
 import keras
 import numpy as np
+import tensorflow as tf
 
 from ptystudy.config import Arm, Gs2Generator, TrainingConfig
 from ptystudy.contract import Scan
 from ptystudy.figures import plot_loss_history
 from ptystudy.files import atomic_path, write_json
+from ptystudy.machine import describe_machine
 from ptystudy.models.data import NetworkData, input_scale, network_data, observable_phase, truth_patches
 from ptystudy.models.layers import PoissonNLL
 from ptystudy.models.networks import ModelSpec, build_pinn, build_supervised
+from ptystudy.seeds import derived_seed
 
 logger = logging.getLogger(__name__)
 
@@ -45,9 +49,22 @@ class TrainedNetwork:
 
 
 STEPS_PER_EXECUTION = 16
-"""Training steps per call of the compiled train function. The same updates in the same
+"""Most training steps per call of the compiled train function. The same updates in the same
 order (bit-identical weights), with fewer round trips from Python: small networks on a CPU
 train up to about 1.5x faster (benchmarks/RESULTS.md)."""
+
+
+def epoch_steps(samples: int, batch_size: int) -> tuple[int, int]:
+    """``(steps per epoch, steps per execution)`` for an epoch of at least ``samples``.
+
+    The compiled train function runs its steps per execution whole (the stream never runs
+    out), so an epoch is a whole number of executions: as few as ``STEPS_PER_EXECUTION``
+    allows, each as short as covers the samples (e.g. 50 batches: 4 executions of 13 steps).
+    """
+    batches = max(1, math.ceil(samples / batch_size))
+    executions = math.ceil(batches / STEPS_PER_EXECUTION)
+    per_execution = math.ceil(batches / executions)
+    return per_execution * executions, per_execution
 
 
 def make_spec(view: Scan, arm: Arm, config: TrainingConfig) -> ModelSpec:
@@ -183,19 +200,27 @@ class Convergence(keras.callbacks.Callback):
 
 
 class _ProgressLog(keras.callbacks.Callback):
+    """Logs each epoch's losses and keeps its wall time (seconds; the first includes tracing)."""
+
     def __init__(self, label: str, epochs: int):
         super().__init__()
         self.label, self.epochs = label, epochs
+        self.seconds: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._started = time.perf_counter()
 
     def on_epoch_end(self, epoch, logs=None):
+        self.seconds.append(time.perf_counter() - self._started)
         logs = logs or {}
         logger.info(
-            "%s epoch %d/%d: loss %.5g, validation %.5g",
+            "%s epoch %d/%d: loss %.5g, validation %.5g, %.1f s",
             self.label,
             epoch + 1,
             self.epochs,
             logs.get("loss", float("nan")),
             logs.get("val_loss", float("nan")),
+            self.seconds[-1],
         )
 
 
@@ -227,14 +252,16 @@ def train_network(
     train, validation = split_samples(
         corpus.xcoords, data.members, validation_fraction=config.validation_fraction, guard_px=corpus.patch_size / 2
     )
+    validation = validation_subset(validation, spec.group_size, seed=seed)
     model = build_network(spec, corpus, seed=seed)
     targets = _targets(spec, corpus, data)
     rate = config.supervised_learning_rate if arm is Arm.SUPERVISED else config.learning_rate
+    steps, per_execution = epoch_steps(samples_per_epoch(train.size, spec.group_size), config.batch_size)
     model.compile(
         optimizer=keras.optimizers.Adam(rate),
         loss=_losses(arm),
         loss_weights=loss_weights(targets),
-        steps_per_execution=STEPS_PER_EXECUTION,
+        steps_per_execution=per_execution,
     )
     convergence = Convergence(
         min_improvement=config.min_improvement,
@@ -242,16 +269,22 @@ def train_network(
         stop_patience=config.stop_patience,
         max_epochs=config.max_epochs,
     )
+    progress = _ProgressLog(label or str(arm), config.max_epochs)
     started = time.perf_counter()
     fit = model.fit(
-        data.inputs(train),
-        {key: value[train] for key, value in targets.items()},
+        training_stream(
+            data.inputs(train),
+            {key: value[train] for key, value in targets.items()},
+            batch_size=config.batch_size,
+            seed=seed,
+        ),
+        steps_per_epoch=steps,
         validation_data=(data.inputs(validation), {key: value[validation] for key, value in targets.items()}),
+        validation_batch_size=VALIDATION_BATCH_SIZE,
         epochs=config.max_epochs,
-        batch_size=config.batch_size,
-        shuffle=True,
+        shuffle=False,  # the stream is shuffled
         verbose=0,
-        callbacks=[convergence, _ProgressLog(label or str(arm), config.max_epochs), *callbacks],
+        callbacks=[convergence, progress, *callbacks],
     )
     seconds = time.perf_counter() - started
     losses = [float(v) for v in fit.history["loss"]]
@@ -259,12 +292,14 @@ def train_network(
     if not np.all(np.isfinite(losses + validation_losses)):
         raise TrainingError(f"{label or arm}: the loss became NaN or infinite at epoch {len(losses)}")
     _check_not_constant(model, data, validation, label or str(arm))
+    epochs = len(losses)
+    trained_samples = steps * config.batch_size * epochs
     history = {
         "arm": str(arm),
         "loss": losses,
         "val_loss": validation_losses,
         "learning_rate": convergence.learning_rates,
-        "epochs_run": len(losses),
+        "epochs_run": epochs,
         "max_epochs": config.max_epochs,
         "best_epoch": convergence.best_epoch,
         "stop_reason": convergence.stop_reason,
@@ -272,14 +307,79 @@ def train_network(
         "n_train": int(train.size),
         "n_validation": int(validation.size),
         "n_unused": int(data.n_samples - train.size - validation.size),
+        "samples_per_epoch": steps * config.batch_size,
         "corpus_scans": corpus.metadata.get("corpus_scans"),
         "samples_per_group": spec.group_size,
         "batch_size": config.batch_size,
+        "pattern_evaluations": {
+            "train": trained_samples * spec.group_size,
+            "validation": int(validation.size) * spec.group_size * epochs,
+        },
         "seconds": seconds,
-        "train_samples_per_second": train.size * len(losses) / seconds,
+        "epoch_seconds": progress.seconds,
+        "train_samples_per_second": trained_samples / seconds,
         "seed": seed,
+        "machine": describe_machine(),
     }
     return TrainedNetwork(model, spec, history)
+
+
+def pattern_evaluations(history: dict[str, Any]) -> int:
+    """Patterns a training run evaluated its generator on, training and validation together
+    (a gs2 group counts its C patterns): the work it did, whatever the machine."""
+    return int(sum(history["pattern_evaluations"].values()))
+
+
+VALIDATION_BATCH_SIZE = 256
+"""Samples per validation batch: forward passes only, so larger batches than training's."""
+
+
+def samples_per_epoch(n_train: int, patterns_per_sample: int) -> int:
+    """Training samples per epoch: ``n_train`` patterns' worth, so that an epoch evaluates
+    the generator on about as many patterns for every arm (each pattern of the corpus
+    about once). A gs2 group holds C patterns and every position seeds one, so an epoch
+    of gs2 takes 1/C of the groups, a fresh draw each epoch (``training_stream``)."""
+    return max(1, math.ceil(n_train / patterns_per_sample))
+
+
+def validation_subset(validation: np.ndarray, patterns_per_sample: int, *, seed: int) -> np.ndarray:
+    """The validation samples evaluated every epoch: all of them for single patterns, a fixed
+    seeded 1/C of the gs2 groups (sorted), so that validation too evaluates each of its
+    patterns about once."""
+    if patterns_per_sample == 1:
+        return validation
+    keep = samples_per_epoch(validation.size, patterns_per_sample)
+    rng = np.random.default_rng(derived_seed(seed, "validation subset"))
+    return np.sort(rng.choice(validation, size=keep, replace=False))
+
+
+def training_stream(
+    inputs: dict[str, np.ndarray], targets: dict[str, np.ndarray], *, batch_size: int, seed: int
+) -> tf.data.Dataset:
+    """The training samples as an endless stream of ``(inputs, targets)`` batches, the order
+    a new permutation on every pass: an epoch takes the next ``steps_per_epoch`` batches, so
+    epochs shorter than a pass draw different samples each time.
+
+    Each pass's permutation is drawn statelessly from ``seed`` and the pass number, so the
+    stream never depends on TensorFlow's global seed, which another training running in
+    the same process may set. Batches are gathered from one copy of the arrays (no shuffle
+    buffer holding a second). The stream never ends, so every batch is full and its shape
+    static: with a dynamic batch dimension TensorFlow computes shapes with int32 ops, which
+    oneDNN on a CPU without AVX-512 refuses with an error-level log line before it falls back.
+    """
+    arrays = tf.nest.map_structure(tf.convert_to_tensor, (inputs, targets))
+    n = int(next(iter(inputs.values())).shape[0])
+    base = derived_seed(seed, "training order")
+
+    def permutation(one_pass):
+        return tf.random.experimental.stateless_shuffle(
+            tf.range(n, dtype=tf.int64), seed=tf.stack([tf.constant(base, tf.int64), one_pass])
+        )
+
+    order = tf.data.Dataset.counter().map(permutation).unbatch()
+    batches = order.batch(batch_size, drop_remainder=True)
+    # no prefetch: its background thread made fit wait about 0.5-2 s per epoch run when the stream was closed
+    return batches.map(lambda index: tf.nest.map_structure(lambda array: tf.gather(array, index), arrays))
 
 
 def _check_not_constant(model: keras.Model, data: NetworkData, index: np.ndarray, label: str) -> None:
