@@ -23,13 +23,13 @@ from pathlib import Path  # noqa: E402
 from typing import Annotated, Any  # noqa: E402
 
 import pandas as pd  # noqa: E402
-from pydantic import Field  # noqa: E402
 from prefect import Task, flow, get_run_logger  # noqa: E402
 from prefect.futures import PrefectFuture  # noqa: E402
 from prefect.states import Completed, State  # noqa: E402
+from pydantic import Field  # noqa: E402
 
 from flows._artifacts import publish_artifacts  # noqa: E402
-from flows._lanes import Job, one_per_lane  # noqa: E402
+from flows._lanes import Job, run_lanes  # noqa: E402
 from flows._progress import StudyProgress  # noqa: E402
 from flows._runners import LOCAL, describe_task_runner, runs_in_parallel, task_runner  # noqa: E402
 from ptystudy.conditions import (  # noqa: E402
@@ -61,6 +61,7 @@ from ptystudy.ledger import (  # noqa: E402
     views_frame,
     views_markdown,
 )
+from ptystudy.machine import CONCURRENT_TRAININGS  # noqa: E402
 from ptystudy.manifest import build_manifest  # noqa: E402
 from ptystudy.plan import check_plan  # noqa: E402
 from ptystudy.records import CompareRecord, FileRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
@@ -304,13 +305,15 @@ class HeavyPhase:
     name: str
     jobs: list[Job]
     on_failure: Callable[[Any, str], None]
+    width: int = 1
+    """Tasks of this phase run at once on the thread runner."""
 
 
 def run_heavy(run: StudyRun, *phases: HeavyPhase) -> dict[str, dict[Any, Any]]:
     """Run heavy phases together; return each phase's results by key.
 
     On Dask every job is submitted at once (a tag limit caps GPU jobs); with the thread
-    runner each phase is a lane that runs one task at a time, the lanes side by side.
+    runner each phase is a lane that runs ``width`` tasks at a time, the lanes side by side.
     """
     by_name = {phase.name: phase for phase in phases}
     if runs_in_parallel():
@@ -318,7 +321,9 @@ def run_heavy(run: StudyRun, *phases: HeavyPhase) -> dict[str, dict[Any, Any]]:
             (phase.name, key, submit()) for phase in phases for key, submit in phase.jobs
         ]
     else:
-        finished = one_per_lane({phase.name: phase.jobs for phase in phases})
+        finished = run_lanes(
+            {phase.name: phase.jobs for phase in phases}, {phase.name: phase.width for phase in phases}
+        )
     results: dict[str, dict[Any, Any]] = {name: {} for name in by_name}
     done = dict.fromkeys(by_name, 0)
     for name, key, future in finished:
@@ -346,7 +351,10 @@ def training_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPha
             arguments = (view, arm, config.training, seed, run.run_dir)
             jobs.append(((condition.dose, condition.view, str(arm)), partial(submit_under_limits, train, *arguments)))
     return HeavyPhase(
-        "train", jobs, lambda key, error: run.fail_where(f"train {key[2]}", error, dose=key[0], view=key[1])
+        "train",
+        jobs,
+        lambda key, error: run.fail_where(f"train {key[2]}", error, dose=key[0], view=key[1]),
+        width=CONCURRENT_TRAININGS,
     )
 
 

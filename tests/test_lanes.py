@@ -1,19 +1,22 @@
-"""Heavy tasks on the thread runner: one at a time per lane, the lanes side by side; the tags
-they carry (only those with a concurrency limit)."""
+"""Heavy tasks on the thread runner: a lane's tasks in order, as many at once as its width,
+the lanes side by side; the tags they carry (only those with a concurrency limit)."""
 
 from __future__ import annotations
 
 import time
 from functools import partial
 
+import pytest
 from prefect import flow, task
 from prefect.client.orchestration import get_client
 from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows._lanes import one_per_lane
+from flows._lanes import run_lanes
 from tasks._prefect import submit_under_limits, tags_with_limits
+
+pytestmark = pytest.mark.integration  # flows run through a Prefect server
 
 
 @task
@@ -33,7 +36,7 @@ def two_lanes() -> list[tuple[str, int, tuple[float, float] | None]]:
         "fast": [(i, partial(hold.submit, 0.15, fail=i == 1)) for i in range(4)],
     }
     finished = []
-    for lane, key, future in one_per_lane(lanes):
+    for lane, key, future in run_lanes(lanes):
         future.wait(timeout=1)  # done already: as_completed yielded it
         state = future.state
         assert state.is_final()
@@ -57,6 +60,20 @@ def test_lanes_run_one_task_each_side_by_side_and_survive_a_failure(prefect_serv
     slow_first_end = by_lane["slow"][0][1][1]
     assert sum(1 for _, span in by_lane["fast"] if span is not None and span[1] < slow_first_end) >= 1
     assert finished[-1][0] == "slow"
+
+
+@flow(task_runner=ThreadPoolTaskRunner())
+def wide_lane() -> list[tuple[float, float]]:
+    lanes = {"train": [(i, partial(hold.submit, 0.3)) for i in range(5)], "lsqml": [(0, partial(hold.submit, 0.3))]}
+    return [future.result() for lane, _, future in run_lanes(lanes, {"train": 2}) if lane == "train"]
+
+
+def test_a_wide_lane_runs_that_many_tasks_at_once_and_no_more(prefect_server):
+    spans = wide_lane()
+    assert len(spans) == 5
+    overlaps = [sum(start < moment < end for start, end in spans) for moment, _ in spans]
+    assert max(overlaps) <= 1, "a third task started while two of the lane were running"
+    assert max(sum(start <= moment < end for start, end in spans) for moment, _ in spans) == 2
 
 
 @task(tags=["lane-test-gpu", "lane-test-heavy"])
