@@ -1,41 +1,42 @@
-"""Phase E speed: training samples per second and inference patterns per second per arm.
+"""Phase E speed: per arm, training samples/s, pattern evaluations/s, seconds per epoch,
+and inference patterns/s, with the machine they ran on.
 
-    python benchmarks/networks.py [--profile quick|paper] [--dose 10000]
+    python benchmarks/networks.py [--profile quick|paper] [--dose 10000] [--epochs 4]
+                                  [--compare-onednn]
 
 Trains each network arm on the dense view's training corpus of the profile for a few
 epochs, without early stopping (the first epoch, which traces the graph, is reported
 apart), and reconstructs the dense test view, on this machine's CPU (or GPU, if
-TensorFlow sees one). Last, the gs2 arm is trained again with the first (canvas) merge
-for the speed-up of the study's one-hot merge.
+TensorFlow sees one). A pattern evaluation is one pattern through the generator (a gs2
+group is C of them); an epoch evaluates each training pattern about once for every arm.
+``--compare-onednn`` runs the same in two fresh processes, with TensorFlow's oneDNN
+kernels off and on (``TF_ENABLE_ONEDNN_OPTS`` 0 and 1), and prints the speed-up per arm.
+TensorFlow is imported through ``ptystudy.models``, which sets its environment up first.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
-import platform
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-import tensorflow as tf  # noqa: E402
-
-from ptystudy.conditions import Split  # noqa: E402
-from ptystudy.config import Arm, resolve_config  # noqa: E402
-from ptystudy.contract import write_scan  # noqa: E402
-from ptystudy.lsqml_worker import LsqmlWorker  # noqa: E402
-from ptystudy.models import networks  # noqa: E402
-from ptystudy.models.inference import reconstruct_view  # noqa: E402
-from ptystudy.models.layers import GroupMerge  # noqa: E402
-from ptystudy.models.merge_reference import canvas_merge  # noqa: E402
-from ptystudy.models.training import train_network  # noqa: E402
-from ptystudy.ptychi_adapter import LsqmlSettings  # noqa: E402
-from ptystudy.simulate import simulate_study_dose  # noqa: E402
-from ptystudy.views import build_corpus, build_view  # noqa: E402
+from ptystudy.conditions import Split
+from ptystudy.config import Arm, resolve_config
+from ptystudy.contract import write_scan
+from ptystudy.lsqml_worker import LsqmlWorker
+from ptystudy.machine import ONEDNN_VARIABLE, describe_machine, machine_line
+from ptystudy.models.inference import reconstruct_view
+from ptystudy.models.training import train_network
+from ptystudy.ptychi_adapter import LsqmlSettings
+from ptystudy.simulate import simulate_study_dose
+from ptystudy.views import build_corpus, build_view
 
 
 def main() -> None:
@@ -43,7 +44,12 @@ def main() -> None:
     parser.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
     parser.add_argument("--dose", type=float, default=1e4)
     parser.add_argument("--epochs", type=int, default=4)
+    parser.add_argument("--compare-onednn", action="store_true", help="time the arms with oneDNN off and on")
+    parser.add_argument("--json", action="store_true", help=argparse.SUPPRESS)  # one run, for --compare-onednn
     args = parser.parse_args()
+    if args.compare_onednn:
+        compare_onednn(args)
+        return
     config = resolve_config(
         args.profile,
         overrides={"training.max_epochs": args.epochs, "training.stop_patience": 200, "training.plateau_patience": 100},
@@ -56,99 +62,81 @@ def main() -> None:
         for split in Split
     }
     corpus = build_corpus(scans[Split.TRAIN], name="dense", config=config.views, seeds=config.seeds)
-    devices = ", ".join(d.device_type for d in tf.config.list_physical_devices()) or "none"
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, TensorFlow {tf.__version__} devices: {devices}")
+    rows = {str(arm): time_arm(arm, corpus, views[Split.TEST], config) for arm in Arm if arm.is_network}
+    if args.json:
+        print(json.dumps(rows))
+        return
+    print(machine_line(describe_machine()))
     print(
         f"profile {args.profile}: N = {config.scan.patch_size_px}, filters {config.training.filters_base}, "
         f"batch {config.training.batch_size}, dense training corpus {corpus.n_patterns} samples, "
-        f"test view {views[Split.TEST].n_patterns} patterns"
+        f"test view {views[Split.TEST].n_patterns} patterns, {args.epochs} epochs"
     )
     print(
-        f"{'arm':<12}{'train samples/s':>17}{'patterns/s':>12}{'first epoch s':>15}{'infer patterns/s':>18}"
-        f"{'ms/pattern':>12}"
+        "| arm | train samples/s | pattern evaluations/s | s per epoch (after the first) | first epoch s "
+        "| pattern evaluations per epoch | inference patterns/s |"
     )
-    rows = []
-    for arm in Arm:
-        if not arm.is_network:
-            continue
-        timer = EpochTimer()
-        trained = train_network(corpus, arm, config.training, seed=1, callbacks=[timer])
-        history = trained.history
-        steady = history["n_train"] * (len(timer.seconds) - 1) / sum(timer.seconds[1:])
-        reconstruct_view(
-            trained.model, trained.spec, views[Split.TEST], batch_size=config.training.inference_batch_size
-        )
-        started = time.perf_counter()
-        reconstruct_view(
-            trained.model, trained.spec, views[Split.TEST], batch_size=config.training.inference_batch_size
-        )
-        infer_seconds = time.perf_counter() - started
-        n_test = views[Split.TEST].n_patterns
-        rows.append((arm, infer_seconds / n_test))
+    print("|---|---|---|---|---|---|---|")
+    for arm, row in rows.items():
         print(
-            f"{arm!s:<12}{steady:>17.1f}{steady * history['samples_per_group']:>12.1f}{timer.seconds[0]:>15.2f}"
-            f"{n_test / infer_seconds:>18.0f}{1e3 * infer_seconds / n_test:>12.3f}"
+            f"| {arm} | {row['samples_per_second']:.0f} | {row['evaluations_per_second']:.0f} "
+            f"| {row['epoch_seconds']:.2f} | {row['first_epoch_seconds']:.2f} | {row['evaluations_per_epoch']} "
+            f"| {row['inference_patterns_per_second']:.0f} |"
         )
-    print("train samples/s after the first epoch (which traces the graph); a gs2 sample is a group of 4 patterns.")
+    print("Training figures after the first epoch (which traces the graph); a gs2 sample is a group of C patterns.")
     lsqml_seconds = lsqml_seconds_per_pattern(views[Split.TEST], config)
     print(
         f"LSQML (the profile's settings, until its cost plateaus) on the same test view: "
         f"{1e3 * lsqml_seconds:.2f} ms per pattern"
     )
-    for arm, seconds in rows:
+    for arm, row in rows.items():
+        speedup = lsqml_seconds * row["inference_patterns_per_second"]
+        print(f"  {arm:<12} inference is {speedup:7.0f}x faster per pattern than LSQML")
+
+
+def time_arm(arm: Arm, corpus, test_view, config) -> dict[str, float]:
+    """Train ``arm`` for the configured epochs and reconstruct ``test_view`` twice (the
+    second timed): its speeds, per sample and per pattern evaluation."""
+    trained = train_network(corpus, arm, config.training, seed=1)
+    history = trained.history
+    evaluations_per_epoch = history["samples_per_epoch"] * history["samples_per_group"]
+    epochs = history["epoch_seconds"]
+    steady = sum(epochs[1:]) / max(1, len(epochs) - 1)
+    batch = config.training.inference_batch_size
+    reconstruct_view(trained.model, trained.spec, test_view, batch_size=batch)  # traces the predict function
+    started = time.perf_counter()
+    reconstruct_view(trained.model, trained.spec, test_view, batch_size=batch)
+    infer_seconds = time.perf_counter() - started
+    return {
+        "samples_per_second": history["samples_per_epoch"] / steady,
+        "evaluations_per_second": evaluations_per_epoch / steady,
+        "epoch_seconds": steady,
+        "first_epoch_seconds": epochs[0],
+        "evaluations_per_epoch": evaluations_per_epoch,
+        "inference_patterns_per_second": test_view.n_patterns / infer_seconds,
+    }
+
+
+def compare_onednn(args: argparse.Namespace) -> None:
+    """Run this benchmark in fresh processes with oneDNN off and on; print both and the ratio."""
+    command = [sys.executable, __file__, "--profile", args.profile, "--dose", str(args.dose)]
+    command += ["--epochs", str(args.epochs), "--json"]
+    runs = {}
+    for setting in ("0", "1"):
+        env = {**os.environ, ONEDNN_VARIABLE: setting}
+        done = subprocess.run(command, env=env, capture_output=True, text=True, check=True)
+        runs[setting] = json.loads(done.stdout.strip().splitlines()[-1])
+    print(machine_line(describe_machine()))
+    print(f"profile {args.profile}, dose {args.dose:g}, {args.epochs} epochs; training pattern evaluations/s:")
+    print("| arm | oneDNN off | oneDNN on | on / off | s per epoch off | s per epoch on |")
+    print("|---|---|---|---|---|---|")
+    for arm in runs["0"]:
+        off, on = runs["0"][arm], runs["1"][arm]
         print(
-            f"  {arm!s:<12} inference is {lsqml_seconds / seconds:7.0f}x faster per pattern than LSQML (goal >= 100x)"
+            f"| {arm} | {off['evaluations_per_second']:.0f} | {on['evaluations_per_second']:.0f} "
+            f"| {on['evaluations_per_second'] / off['evaluations_per_second']:.2f}x "
+            f"| {off['epoch_seconds']:.2f} | {on['epoch_seconds']:.2f} |"
         )
-    merge_speedup(corpus, config)
-
-
-class CanvasMerge(keras.layers.Layer):
-    """The first gs2 merge (``merge_reference.canvas_merge``), as a layer with GroupMerge's signature."""
-
-    def __init__(self, patch_size: int, group_size: int, **kwargs):
-        super().__init__(**kwargs)
-        self.patch_size, self.group_size = patch_size, group_size
-
-    def call(self, inputs):
-        real, imag, offsets = inputs
-        return canvas_merge(
-            real, imag, offsets, patch_size=self.patch_size, group_size=self.group_size, padding_px=self.patch_size
-        )
-
-
-def merge_speedup(corpus, config) -> None:
-    """gs2 training samples/s with the study's one-hot merge and with the first (canvas) merge."""
-    rates = {}
-    for name, layer in (
-        ("one-hot (the study's)", networks.GroupMerge),
-        ("canvas, image transforms (first)", CanvasMerge),
-    ):
-        networks.GroupMerge = layer
-        try:
-            timer = EpochTimer()
-            history = train_network(corpus, Arm.PINN, config.training, seed=1, callbacks=[timer]).history
-        finally:
-            networks.GroupMerge = GroupMerge
-        rates[name] = history["n_train"] * (len(timer.seconds) - 1) / sum(timer.seconds[1:])
-    fast, first = rates.values()
-    print("gs2 (pinn) training, samples/s after the first epoch:")
-    for name, rate in rates.items():
-        print(f"  {name:<34}{rate:>8.0f}")
-    print(f"  ratio one-hot / canvas merge: {fast / first:.1f}x (goal >= 3x)")
-
-
-class EpochTimer(keras.callbacks.Callback):
-    """Wall seconds of every epoch."""
-
-    def __init__(self):
-        super().__init__()
-        self.seconds: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._started = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.seconds.append(time.perf_counter() - self._started)
 
 
 def lsqml_seconds_per_pattern(view, config) -> float:

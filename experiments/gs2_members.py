@@ -1,6 +1,6 @@
 """What a trained gs2 PtychoPINN holds in each group member, and how its reconstruction is read.
 
-    python benchmarks/gs2_members.py [--profile quick] [--dose 100000] [--view dense]
+    python experiments/gs2_members.py [--profile quick] [--dose 100000] [--view dense]
                                      [--seeds 7 1 2] [--set section.field=value ...]
 
 Trains the ``pinn`` arm on the study's own corpus once per initialisation seed, then
@@ -24,11 +24,11 @@ reconstruction; with the default shared generator every member is predicted alik
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import time
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from ptystudy.machine import configure_tensorflow_environment, describe_machine, machine_line
+
+configure_tensorflow_environment()  # before keras starts TensorFlow
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -147,8 +147,9 @@ def main() -> None:
     config = resolve_config(args.profile, overrides=dict(parse_override(text) for text in args.overrides))
     if Arm.PINN not in config.training.arms:
         parser.error("the profile does not train the pinn arm")
+    print(machine_line(describe_machine()))
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; profile {args.profile}, dose {args.dose:g}, "
+        f"profile {args.profile}, dose {args.dose:g}, "
         f"view {args.view}" + "".join(f", {text}" for text in args.overrides)
     )
     views, corpus = study_views(config, args.dose, args.view)

@@ -1,6 +1,6 @@
 """Learning curves: test-split scores of every network arm against corpus size and epochs.
 
-    python benchmarks/learning.py [--profile quick] [--dose 100000] [--view dense]
+    python experiments/learning.py [--profile quick] [--dose 100000] [--view dense]
                                   [--samples 500 1000 2000 4000] [--max-epochs 40]
                                   [--arms pinn pinn_gs1 supervised] [--figure PATH]
                                   [--set section.field=value ...]
@@ -17,13 +17,13 @@ process; LSQML, for the reference line, runs in the study's worker process.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+from ptystudy.machine import configure_tensorflow_environment, describe_machine, machine_line
+
+configure_tensorflow_environment()  # before keras starts TensorFlow
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
@@ -149,11 +149,12 @@ def main() -> None:
     parser.add_argument("--samples", type=int, nargs="+", default=[500, 1000, 2000, 4000])
     parser.add_argument("--max-epochs", type=int, default=40)
     parser.add_argument("--arms", nargs="+", default=[str(arm) for arm in Arm if arm.is_network])
-    parser.add_argument("--figure", default="benchmarks/learning.png")
+    parser.add_argument("--figure", default="learning.png")
     add_override_option(parser, "training.min_improvement=0.005")
     args = parser.parse_args()
+    print(machine_line(describe_machine()))
     print(
-        f"machine: {platform.machine()}, {os.cpu_count()} cores; profile {args.profile}, dose {args.dose:g}, "
+        f"profile {args.profile}, dose {args.dose:g}, "
         f"view {args.view}, epoch cap {args.max_epochs}" + "".join(f", {text}" for text in args.overrides)
     )
     curves: dict[tuple[int, str], list[dict[str, float]]] = {}

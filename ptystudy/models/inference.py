@@ -40,7 +40,7 @@ def object_model(model: keras.Model, spec: ModelSpec) -> keras.Model:
     gs2 network reads whole groups, and each pattern is reconstructed from its group's seed
     member: the merge only constrains the members' average, and the trained network puts the
     reconstruction into the seed member (its own prediction scores better than its merged
-    patch or the other members; ``benchmarks/gs2_members.py``).
+    patch or the other members; ``experiments/gs2_members.py``).
     Built once per model, so its compiled predict function is reused by later calls.
     """
     if spec.arm is Arm.SUPERVISED:
