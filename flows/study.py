@@ -16,7 +16,9 @@ import argparse  # noqa: E402
 import logging  # noqa: E402
 import os  # noqa: E402
 import sys  # noqa: E402
+import time  # noqa: E402
 from collections.abc import Callable, Iterable  # noqa: E402
+from contextlib import ExitStack  # noqa: E402
 from dataclasses import dataclass  # noqa: E402
 from functools import cached_property, partial  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -32,6 +34,7 @@ from flows._artifacts import publish_artifacts  # noqa: E402
 from flows._lanes import Job, run_lanes  # noqa: E402
 from flows._progress import StudyProgress  # noqa: E402
 from flows._runners import LOCAL, describe_task_runner, runs_in_parallel, task_runner  # noqa: E402
+from flows._watchdog import watch_descendants  # noqa: E402
 from ptystudy.conditions import (  # noqa: E402
     Condition,
     Selection,
@@ -48,7 +51,7 @@ from ptystudy.config import (  # noqa: E402
     parse_override,
     resolve_config,
 )
-from ptystudy.errors import ContractError, InfeasibleViewError  # noqa: E402
+from ptystudy.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ContractError, InfeasibleViewError  # noqa: E402
 from ptystudy.files import sha256_file, write_json, write_text  # noqa: E402
 from ptystudy.html_report import ConditionSection, write_html_report  # noqa: E402
 from ptystudy.layout import RunLayout  # noqa: E402
@@ -66,7 +69,7 @@ from ptystudy.manifest import build_manifest  # noqa: E402
 from ptystudy.plan import check_plan  # noqa: E402
 from ptystudy.records import CompareRecord, FileRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord  # noqa: E402
 from ptystudy.report import comparison_title, display_table  # noqa: E402
-from ptystudy.rundir import RunDirectoryError, RunLock  # noqa: E402
+from ptystudy.rundir import RunDirectoryError, RunLock, record_complete_study  # noqa: E402
 from ptystudy.seeds import derived_seed  # noqa: E402
 from ptystudy.simulate import ScanPlanConfig  # noqa: E402
 from tasks._prefect import for_run, submit_under_limits  # noqa: E402
@@ -121,7 +124,8 @@ def study(
             profile's name (runs/quick, ...) in the working directory of the process that runs
             the flow (the worker's, for a deployment).
             A rerun into the same directory reuses every cached result.
-        fresh: Recompute every phase, ignoring the cached results in the run directory.
+        fresh: Recompute every phase and the report, ignoring the cached results in the run
+            directory.
         overrides: Fields to change, as {"section.field": value} applied after the profile
             and config_file, e.g. {"scan.doses": [1000, 100000], "training.max_epochs": 20}.
             None: no change.
@@ -152,6 +156,10 @@ def study(
         describe_task_runner(),
     )
     with RunLock(layout.root) as lock:
+        started = time.time()
+        if lock.taken_over:
+            logger.warning("taking the run directory over from a study that stopped without releasing it (%s)",
+                           lock.taken_over)
         if lock.leftovers:
             logger.warning("removed %d unfinished file(s) a stopped run left behind", len(lock.leftovers))
         needed = needed_conditions(config, selected)
@@ -176,7 +184,9 @@ def study(
         summary = {**combined_summary(ledgers), "selection": selection.describe()}
         outcome = outcome_text(summary)
         progress.finish(outcome)
-        publish(config, layout, summary, records, first, scored)
+        publish(config, layout, summary, records, first, scored, fresh)
+        if selection.describe() == "all conditions":
+            record_complete_study(layout.cache_dir, started)
     if summary["n_failed"]:
         raise StudyFailed(outcome, summary)
     # the run's final state says the outcome in the UI; a Python caller gets the summary
@@ -484,18 +494,17 @@ def publish(
     records: list[Any],
     first: list[Any],
     scored: list[tuple[int, CompareRecord]],
+    fresh: bool = False,
 ) -> None:
     """Write the report (metrics.csv, figures, index.html), summary.json/.md and manifest.json;
     publish the Prefect artifacts (``flows._artifacts``): the summary with the scores-against-dose
     figure, the scores and the task tally (tables), every figure embedded, a link to index.html."""
     title = f"Dose x overlap study ({config.profile} profile)"
-    report_task = for_run(build_report, layout.cache_dir, fresh=False)
+    report_task = for_run(build_report, layout.cache_dir, fresh=fresh)
     specimen = next((r for r in first if isinstance(r, ScanRecord) and r.split == Split.TRAIN), None)
     compared = [record for _, record in scored]
     replicates = [replicate for replicate, _ in scored]
     report = report_task(compared, replicates, specimen, str(layout.report_dir))
-    if not all(Path(path).is_file() for path in report["files"].values()):
-        report = report_task.with_options(refresh_cache=True)(compared, replicates, specimen, str(layout.report_dir))
     views = [record for record in first if isinstance(record, ViewRecord)]
     models = [record for record in first if isinstance(record, ModelRecord)]
     recons = [record for record in first if isinstance(record, ReconRecord)]
@@ -570,44 +579,46 @@ def get_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The command line: 0 when every condition succeeded, 2 for bad input or a refused run
+    directory (before any work), 1 when the study failed while working."""
     args = get_parser().parse_args(argv)
-    try:
-        overrides = dict(parse_override(text) for text in args.overrides)
-        if args.replicates is not None:
-            overrides["replicates"] = args.replicates
-        config = resolve_config(args.profile, config_file=args.config_file, overrides=overrides)
-        select = {
-            key: values
-            for key, values in (("doses", args.dose), ("views", args.view), ("splits", args.split))
-            if values
-        }
-        selected_conditions(config, Selection(**select))
-        check_plan(config)
-        out = Path(args.out or f"runs/{args.profile}").resolve()
-        with RunLock(out):
-            pass  # writable and not in use; the flow takes the lock for its whole run
-    except (ConfigError, ContractError, InfeasibleViewError, RunDirectoryError, ValueError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    if args.dask and not os.environ.get("PREFECT_API_URL"):
-        print("error: --dask needs a Prefect server: start one and set PREFECT_API_URL (see README)", file=sys.stderr)
-        return 2
-    runner = study.with_options(task_runner=task_runner(args.dask)) if args.dask else study
-    state = runner(
-        profile=args.profile,
-        config_file=args.config_file,
-        out=str(out),
-        fresh=args.fresh,
-        overrides=overrides,
-        select=select or None,
-        return_state=True,
-    )
+    with ExitStack() as held:
+        try:
+            overrides = dict(parse_override(text) for text in args.overrides)
+            if args.replicates is not None:
+                overrides["replicates"] = args.replicates
+            config = resolve_config(args.profile, config_file=args.config_file, overrides=overrides)
+            select = {
+                key: values
+                for key, values in (("doses", args.dose), ("views", args.view), ("splits", args.split))
+                if values
+            }
+            selected_conditions(config, Selection(**select))
+            check_plan(config)
+            out = Path(args.out or f"runs/{args.profile}").resolve()
+            if args.dask and not os.environ.get("PREFECT_API_URL"):
+                raise ValueError("--dask needs a Prefect server: start one and set PREFECT_API_URL (see README)")
+            held.enter_context(RunLock(out))  # for the whole run; the flow finds it held by this process
+        except (ConfigError, ContractError, InfeasibleViewError, RunDirectoryError, ValueError) as err:
+            print(f"error: {err}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        watch_descendants()  # the temporary Prefect server and workers die with this process
+        runner = study.with_options(task_runner=task_runner(args.dask)) if args.dask else study
+        state = runner(
+            profile=args.profile,
+            config_file=args.config_file,
+            out=str(out),
+            fresh=args.fresh,
+            overrides=overrides,
+            select=select or None,
+            return_state=True,
+        )
     summary = published_summary(state)
     if summary is None:
         print(f"error: the study stopped before publishing: {state.message}", file=sys.stderr)
-        return 1
+        return EXIT_FAILED
     print(format_counts(summary, str(out)))
-    return 0 if state.is_completed() and summary["n_failed"] == 0 else 1
+    return EXIT_OK if state.is_completed() and summary["n_failed"] == 0 else EXIT_FAILED
 
 
 def published_summary(state: State[Any]) -> dict[str, Any] | None:

@@ -4,6 +4,14 @@ from __future__ import annotations
 
 import errno
 
+EXIT_OK = 0
+"""Exit status of every command of the project when it did what was asked."""
+EXIT_FAILED = 1
+"""Exit status when the work itself failed (a condition of the study, a file being written)."""
+EXIT_BAD_INPUT = 2
+"""Exit status for bad input or a refused request, before any work: a bad configuration,
+an unreadable file, a run directory in use."""
+
 
 class ContractError(ValueError):
     """A file or input breaks the data contract (DESIGN §4); retrying cannot help."""

@@ -11,7 +11,7 @@ from pydantic import BaseModel
 
 from ptystudy.config import StudyConfig
 from ptystudy.machine import describe_machine
-from ptystudy.records import FileRecord
+from ptystudy.records import FileRecord, output_hashes
 
 PACKAGES = (
     "ptystudy",
@@ -38,24 +38,6 @@ def package_versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             versions[name] = "not installed"
     return versions
-
-
-def output_hashes(records: list[BaseModel]) -> dict[str, str]:
-    """Every file named by the records, at any depth (records inside records, lists,
-    tuples and dicts) -> its sha256."""
-    hashes: dict[str, str] = {}
-    pending: list[Any] = list(records)
-    while pending:
-        value = pending.pop()
-        if isinstance(value, FileRecord):
-            hashes[value.path] = value.sha256
-        elif isinstance(value, BaseModel):
-            pending.extend(value.__dict__.values())
-        elif isinstance(value, list | tuple):
-            pending.extend(value)
-        elif isinstance(value, dict):
-            pending.extend(value.values())
-    return dict(sorted(hashes.items()))
 
 
 def build_manifest(config: StudyConfig, records: list[BaseModel]) -> dict[str, Any]:

@@ -41,7 +41,7 @@ from ptystudy.contract import (
     scan_arrays,
     write_scan,
 )
-from ptystudy.errors import ContractError
+from ptystudy.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ContractError
 from ptystudy.files import sha256_file, write_atomic
 
 METADATA_KEY = "_metadata"
@@ -274,10 +274,13 @@ def main(argv: Sequence[str] | None = None) -> int:
                 f"wrote {args.target}: {scan.n_patterns} patterns, "
                 f"{scan.metadata['mean_counts_per_pattern']:.1f} photons per pattern"
             )
-    except ContractError as err:
+    except (ContractError, FileNotFoundError) as err:  # bad input: nothing was done
         print(f"error: {err}", file=sys.stderr)
-        return 1
-    return 0
+        return EXIT_BAD_INPUT
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ its sha256, so a cache keyed on records notices a regenerated file.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
@@ -129,3 +130,21 @@ class CompareRecord(_Record):
     montage: FileRecord
     frc_figure: FileRecord
     seconds: float
+
+
+def output_hashes(records: list[Any]) -> dict[str, str]:
+    """Every file named by the records, at any depth (records inside records, lists,
+    tuples and dicts) -> its sha256."""
+    hashes: dict[str, str] = {}
+    pending: list[Any] = list(records)
+    while pending:
+        value = pending.pop()
+        if isinstance(value, FileRecord):
+            hashes[value.path] = value.sha256
+        elif isinstance(value, BaseModel):
+            pending.extend(value.__dict__.values())
+        elif isinstance(value, list | tuple):
+            pending.extend(value)
+        elif isinstance(value, dict):
+            pending.extend(value.values())
+    return dict(sorted(hashes.items()))

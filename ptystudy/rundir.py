@@ -1,10 +1,13 @@
 """Owning a run directory: one study at a time, writable, and clean after a crash.
 
-A study holds an exclusive ``flock`` on ``<run dir>/.lock`` for its whole duration, so a
-second study on the same directory is refused at once with who holds it (the operating
-system drops the lock when the holder dies, even by SIGKILL). On taking the lock, the
-temporary files a killed study left behind (``files.TEMPORARY_PREFIX``) are removed:
-they were never published, and the cache does not know them.
+A study holds an exclusive ``flock`` on ``<run dir>/.lock`` for its whole duration, taken
+once, before any work (the command line takes it and the flow it runs finds it held by its
+own process), so of two studies started at the same moment on one directory exactly one
+runs and the other is refused at once with who holds it. The operating system drops the
+lock when the holder dies, even by SIGKILL; the holder's record stays in the file until it
+releases the lock, so the next study says whose run it takes over. On taking the lock, the
+temporary files a killed study left behind (``files.TEMPORARY_PREFIX``) are removed: they
+were never published, and the cache does not know them.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import fcntl
 import json
 import os
 import socket
+import threading
 import time
 from pathlib import Path
 from types import TracebackType
@@ -20,6 +24,8 @@ from types import TracebackType
 from ptystudy.files import TEMPORARY_PREFIX
 
 LOCK_NAME = ".lock"
+LAST_COMPLETE_STUDY = "last-complete-study.json"
+"""In a run's cache directory: when the last study of the whole matrix started."""
 
 
 class RunDirectoryError(RuntimeError):
@@ -52,10 +58,30 @@ def remove_leftovers(root: Path) -> list[Path]:
     return removed
 
 
+def record_complete_study(cache_dir: Path, started: float) -> None:
+    """Note in ``cache_dir`` that a study of the whole matrix started at ``started`` (seconds
+    since the epoch): the cache entries it did not use are no study's (``flows.clean``)."""
+    Path(cache_dir).mkdir(parents=True, exist_ok=True)
+    (Path(cache_dir) / LAST_COMPLETE_STUDY).write_text(json.dumps({"started": started}))
+
+
+def last_complete_study(cache_dir: Path) -> float | None:
+    """When the last study of the whole matrix recorded in ``cache_dir`` started, if one is."""
+    path = Path(cache_dir) / LAST_COMPLETE_STUDY
+    return float(json.loads(path.read_text())["started"]) if path.is_file() else None
+
+
+_HELD: dict[Path, RunLock] = {}
+"""The run directories this process holds, by resolved path."""
+_HELD_GUARD = threading.Lock()
+
+
 class RunLock:
     """Exclusive use of a run directory for one study (a context manager).
 
-    Raises RunDirectoryError on entry if the directory is not writable or another study
+    Re-entrant within a process: entering a directory this process already holds shares the
+    outer lock (its ``leftovers`` and ``taken_over``), and only the outermost exit releases it.
+    Raises RunDirectoryError on entry if the directory is not writable or another process
     holds it.
     """
 
@@ -63,9 +89,24 @@ class RunLock:
         self.root = Path(root)
         self.path = self.root / LOCK_NAME
         self._handle: int | None = None
+        self._outer: RunLock | None = None
         self.leftovers: list[Path] = []
+        self.taken_over: str | None = None
+        """The record of a holder that died without releasing the directory, if one did."""
 
     def __enter__(self) -> RunLock:
+        key = self.root.resolve()
+        with _HELD_GUARD:
+            outer = _HELD.get(key)
+            if outer is not None:
+                self._outer = outer
+                self.leftovers, self.taken_over = outer.leftovers, outer.taken_over
+                return self
+            self._acquire()
+            _HELD[key] = self
+        return self
+
+    def _acquire(self) -> None:
         check_writable(self.root)
         handle = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
         try:
@@ -77,12 +118,13 @@ class RunLock:
                 f"the output directory {self.root} is in use by another study ({holder}); "
                 "wait for it to finish or choose another --out"
             ) from None
+        self.taken_over = os.read(handle, 4096).decode(errors="replace").strip() or None
+        os.lseek(handle, 0, os.SEEK_SET)
         os.ftruncate(handle, 0)
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
         os.write(handle, json.dumps(holder).encode())
         self._handle = handle
         self.leftovers = remove_leftovers(self.root)
-        return self
 
     def __exit__(
         self,
@@ -90,7 +132,13 @@ class RunLock:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._handle is not None:  # the last holder's record stays; only the flock matters
-            fcntl.flock(self._handle, fcntl.LOCK_UN)
-            os.close(self._handle)
-            self._handle = None
+        if self._outer is not None:
+            self._outer = None
+            return
+        with _HELD_GUARD:
+            _HELD.pop(self.root.resolve(), None)
+            if self._handle is not None:  # an empty record says the holder released it
+                os.ftruncate(self._handle, 0)
+                fcntl.flock(self._handle, fcntl.LOCK_UN)
+                os.close(self._handle)
+                self._handle = None

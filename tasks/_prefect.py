@@ -9,6 +9,11 @@
   phase that wrote the same bytes does not invalidate what follows.
 - Results persist as JSON under the run directory (``RunLayout.cache_dir``), so a
   deleted run directory takes its cache with it.
+- A cached result is reused only while every file its record names still holds the bytes
+  it was written with (``VerifiedReuse``): a deleted or edited output makes its task run
+  again (one warning names the file), and what depends on it follows through its inputs'
+  hashes. A reuse touches the cache entry, so its modification time says when a run last
+  needed it (``ptystudy.clean`` prunes by it).
 - Retries with backoff, but only for transient failures (``ptystudy.errors.is_transient``):
   a contract error or a bad configuration would fail the same way again.
 - Heavy tasks are submitted with only those of their tags that have a concurrency limit
@@ -21,6 +26,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,6 +39,8 @@ from prefect.client.schemas.objects import TaskRun
 from prefect.context import TaskRunContext
 from prefect.exceptions import ObjectNotFound
 from prefect.futures import PrefectFuture
+from prefect.logging.loggers import task_run_logger
+from prefect.results import ResultRecord
 from prefect.runtime import task_run as runtime_task_run
 from prefect.states import State
 from prefect.tasks import exponential_backoff
@@ -42,6 +50,8 @@ from pydantic import BaseModel
 from ptystudy.conditions import dose_text
 from ptystudy.errors import is_transient
 from ptystudy.figures import arm_title
+from ptystudy.files import sha256_file
+from ptystudy.records import output_hashes
 from tasks._code_version import code_fingerprint
 
 PHASE_RETRIES = 2
@@ -96,6 +106,53 @@ class CodeVersion(CachePolicy):
         if self.module is None:
             raise ValueError("CodeVersion needs the task's module")
         return code_fingerprint(self.module).digest()
+
+
+def stale_output(result: Any) -> str | None:
+    """Why a cached ``result`` cannot be reused (its first missing or changed file), or None."""
+    for name, sha256 in output_hashes([result]).items():
+        path = Path(name)
+        if not path.is_file():
+            return f"{path} is missing"
+        if sha256_file(path) != sha256:
+            return f"{path} changed since it was written"
+    return None
+
+
+@dataclass
+class VerifiedReuse(CachePolicy):
+    """``key_policy``'s key, after making sure the result cached under it in ``cache_dir`` is
+    still true: an entry whose files are gone or changed is removed (so the task runs
+    again and stores a new one), a valid entry is touched (its mtime is its last use)."""
+
+    key_policy: CachePolicy | None = None
+    cache_dir: str = ""
+
+    def compute_key(
+        self,
+        task_ctx: TaskRunContext,
+        inputs: dict[str, Any],
+        flow_parameters: dict[str, Any],
+        **kwargs: Any,
+    ) -> str | None:
+        if self.key_policy is None:
+            raise ValueError("VerifiedReuse needs the policy that computes the key")
+        key = self.key_policy.compute_key(task_ctx=task_ctx, inputs=inputs, flow_parameters=flow_parameters, **kwargs)
+        entry = Path(self.cache_dir) / key if key else None
+        if entry is None or task_ctx.task.refresh_cache or not entry.is_file():
+            return key
+        try:
+            problem = stale_output(ResultRecord.deserialize(entry.read_bytes()).result)
+        except Exception as error:  # an unreadable entry is no result: recompute it
+            problem = f"its cache entry {entry.name} cannot be read ({type(error).__name__}: {error})"
+        if problem is None:
+            os.utime(entry)
+        else:
+            task_run_logger(task_ctx.task_run, task=task_ctx.task).warning(
+                "not reusing the cached result: %s; recomputing", problem
+            )
+            entry.unlink(missing_ok=True)
+        return key
 
 
 def retry_if_transient(task: Task[..., Any], task_run: TaskRun, state: State[Any]) -> bool:
@@ -153,10 +210,13 @@ def phase_task(*, name: str, tags: tuple[str, ...] = ()) -> Callable[[Callable[.
 
 
 def for_run(phase: Task[..., Any], cache_dir: Path, *, fresh: bool) -> Task[..., Any]:
-    """``phase`` storing its results under this run's ``cache_dir``; ``fresh`` ignores the cache."""
+    """``phase`` storing its results under this run's ``cache_dir``, reusing them only while
+    their files are intact (``VerifiedReuse``); ``fresh`` ignores the cache."""
+    key_policy = phase.cache_policy.key_policy if isinstance(phase.cache_policy, VerifiedReuse) else phase.cache_policy
     return phase.with_options(
         result_storage=Path(cache_dir),
         refresh_cache=fresh,
+        cache_policy=VerifiedReuse(key_policy=key_policy, cache_dir=str(cache_dir)),
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ptystudy.contract import load_scan
 from ptystudy.figures import plot_specimen
-from ptystudy.records import CompareRecord, ScanRecord
+from ptystudy.records import CompareRecord, FileRecord, ScanRecord
 from ptystudy.report import ReportTables, json_records, metrics_markdown, read_metrics, wide_table, write_report
 from tasks._prefect import phase_task
 
@@ -22,9 +22,10 @@ def build_report(
     feature-size spectrum) from ``specimen``, a phase C train scan (None when no dose was
     simulated).
 
-    Returns the written files (name -> path), the markdown scores section and the headline
-    scores as table rows (for the Prefect artifacts). Cached on the scored conditions'
-    records, like the phases (the flow rebuilds it if a file it names is gone).
+    Returns the written files (name -> path, and as records with their hashes, so a cached
+    report whose file was deleted or edited is rebuilt), the markdown scores section and the
+    headline scores as table rows (for the Prefect artifacts). Cached on the scored
+    conditions' records, like the phases.
     """
     tables = ReportTables.of(read_metrics([record.metrics.verified() for record in compared], replicates))
     files = write_report(Path(report_dir), tables)
@@ -40,6 +41,7 @@ def build_report(
     wide = wide_table(tables)
     return {
         "files": {name: str(path) for name, path in files.items()},
+        "written": [FileRecord.of(Path(path)) for path in files.values()],
         "markdown": metrics_markdown(wide, tables.paired, files),
         "scores": json_records(wide),
     }

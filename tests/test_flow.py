@@ -15,7 +15,7 @@ import pytest
 
 from flows.study import StudyFailed, main, study
 from ptystudy.config import resolve_config
-from ptystudy.contract import load_scan
+from ptystudy.contract import check_scan, load_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
 from ptystudy.layout import RunLayout
@@ -197,24 +197,84 @@ def test_cached_rerun_does_no_phase_work(smoke_run):
     assert _phase_files(out) == before
 
 
+def test_clean_finds_nothing_stale_after_a_complete_study_and_lists_its_flow_run(smoke_run, capsys):
+    from flows.clean import main as clean_main
+
+    out, _, flow_run_id = smoke_run
+    assert clean_main([str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "cache: 0 of " in printed and "entries not used by the last complete study" in printed
+    assert clean_main([str(out), "--older-than", "0m", "--prefect-history"]) == 0
+    printed = capsys.readouterr().out
+    assert str(flow_run_id) in printed and "would delete" in printed, "a dry run by default"
+
+
+def _report_files(root: Path) -> dict[str, int]:
+    """Every file the report task writes (figures, tables; not the HTML page) -> mtime in ns."""
+    return {p.name: p.stat().st_mtime_ns for p in (root / "report").iterdir() if p.suffix in (".csv", ".png")}
+
+
 def test_fresh_recomputes_the_same_data(prefect_server, tmp_path):
     study(profile="smoke", out=str(tmp_path), overrides=NARROW)
-    before = _phase_files(tmp_path)
+    before, report_before = _phase_files(tmp_path), _report_files(tmp_path)
     summary = study(profile="smoke", out=str(tmp_path), overrides=NARROW, fresh=True)
     assert all(tally["cached"] == 0 for tally in summary["phases"].values())
-    after = _phase_files(tmp_path)
+    after, report_after = _phase_files(tmp_path), _report_files(tmp_path)
     assert all(after[k][1] > before[k][1] for k in before), "every file must be rewritten"
+    assert report_before and all(report_after[k] > report_before[k] for k in report_before), "the report too"
     data_files = [k for k in before if k.startswith(("data", "views"))]
     assert {k: after[k][0] for k in data_files} == {k: before[k][0] for k in data_files}
 
 
-def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path, capsys):
+def test_a_cached_rerun_restores_what_was_deleted_or_edited(prefect_server, tmp_path, caplog):
+    study(profile="smoke", out=str(tmp_path), overrides=NARROW)
+    layout = RunLayout(tmp_path)
+    clean = _phase_files(tmp_path)
+    metrics = layout.report_dir / "metrics.csv"
+    clean_metrics = metrics.read_text()
+    recon = layout.recon(1e3, "dense", "test", "pinn_gs1")
+    model = layout.model_dir(1e3, "sparse", "pinn_gs1") / "model.keras"
+    recon.unlink()
+    model.unlink()
+    edited = pd.read_csv(metrics)
+    edited.loc[0, "value"] = 999.0
+    edited.to_csv(metrics, index=False)
+
+    summary = study(profile="smoke", out=str(tmp_path), overrides=NARROW)
+
+    assert metrics.read_text() == clean_metrics, "the report is rebuilt, with the clean run's metrics"
+    restored = _phase_files(tmp_path)
+    assert restored.keys() == clean.keys()
+    # a retrained network is the same network, but its files carry their write and epoch times
+    retrained = ("models/dose_1000/sparse/", "recon/dose_1000/sparse/")
+    assert {k: v[0] for k, v in restored.items() if not k.startswith(retrained)} == {
+        k: v[0] for k, v in clean.items() if not k.startswith(retrained)
+    }, "the dense network's reconstruction comes back byte for byte; nothing else changes"
+    phases = summary["phases"]
+    assert phases["train"]["tasks"] - phases["train"]["cached"] == 1, "only the sparse network retrains"
+    assert phases["infer"]["tasks"] - phases["infer"]["cached"] == 3, "the deleted one and the retrained network's"
+    assert phases["simulate"]["cached"] == phases["simulate"]["tasks"]
+    assert phases["views"]["cached"] == phases["views"]["tasks"]
+    warnings = [r.getMessage() for r in caplog.records if "not reusing the cached result" in r.getMessage()]
+    assert any(str(recon) in w and "missing" in w for w in warnings), warnings
+    assert any(str(model) in w for w in warnings) and any(str(metrics) in w and "changed" in w for w in warnings)
+
+
+def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path, capsys, monkeypatch):
+    import tasks.views
+
     study(profile="smoke", out=str(tmp_path), overrides=NARROW)
     broken = RunLayout(tmp_path).scan(1e3, "test")
-    with np.load(broken) as npz:
-        arrays = {key: npz[key] for key in npz.files}
-    arrays["diffraction"][0, 0, 0] = np.nan
-    np.savez(broken, **arrays)
+    real_load = tasks.views.load_scan
+
+    def load_with_a_nan(path):
+        scan = real_load(path)
+        if Path(path) == broken:
+            scan.diffraction[0, 0, 0] = np.nan
+            check_scan(scan, Path(path))  # the contract's own check, as loading a broken file runs it
+        return scan
+
+    monkeypatch.setattr(tasks.views, "load_scan", load_with_a_nan)
     # a changed view setting re-runs phase D; the simulation stays cached
     code = main(
         [

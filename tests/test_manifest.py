@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from ptystudy.manifest import output_hashes
-from ptystudy.records import FileRecord, _Record
+from ptystudy.records import FileRecord, _Record, output_hashes
 
 
 class _Outer(_Record):

@@ -174,4 +174,4 @@ def test_the_commands(tmp_path, exported):
     assert load_scan(target).n_patterns > 0
     broken = [sys.executable, "-m", "ptystudy.ptychopinn", "export", str(tmp_path / "nothing"), str(tmp_path / "x")]
     result = subprocess.run(broken, cwd=REPO, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1 and "no scan files" in result.stderr
+    assert result.returncode == 2 and "no scan files" in result.stderr

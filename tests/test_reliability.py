@@ -18,11 +18,12 @@ import pandas as pd
 import pytest
 from prefect import flow
 
+from flows._watchdog import descendants, process_table, running
 from ptystudy.errors import TransientError
 from ptystudy.files import TEMPORARY_PREFIX, sha256_file
 from ptystudy.layout import RunLayout
 from ptystudy.recon import load_recon
-from ptystudy.rundir import RunDirectoryError, RunLock
+from ptystudy.rundir import RunLock
 from ptystudy.simulate import ScanPlanConfig
 from tasks._prefect import for_run
 
@@ -139,12 +140,62 @@ def test_killed_during_training_resumes_to_the_same_results(uninterrupted, tmp_p
 
 def test_a_second_study_on_the_same_directory_is_refused(tmp_path):
     with RunLock(tmp_path):
-        with pytest.raises(RunDirectoryError, match="in use by another study"):
-            RunLock(tmp_path).__enter__()
         result = _study(tmp_path, timeout=300)
     assert result.returncode == 2
     assert "in use by another study" in result.stderr and str(tmp_path) in result.stderr
     assert not (tmp_path / "data").exists(), "the refused study must not have touched the directory"
+
+
+def _command_line(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the watchdog reads /proc")
+def test_two_studies_started_at_once_run_once_and_a_killed_one_leaves_nothing_behind(tmp_path):
+    out = tmp_path / "run"
+    command = [sys.executable, "flows/study.py", "--profile", "smoke", "--out", str(out), *NARROW]
+    logs = [tmp_path / f"study{i}.log" for i in range(2)]
+    handles = [open(log, "w") for log in logs]
+    processes = [
+        subprocess.Popen(command, cwd=REPO, env=_env(), stdout=handle, stderr=subprocess.STDOUT) for handle in handles
+    ]
+    deadline = time.monotonic() + 300
+    while all(process.poll() is None for process in processes):
+        assert time.monotonic() < deadline, "neither study was refused"
+        time.sleep(0.1)
+    loser = next(i for i, process in enumerate(processes) if process.poll() is not None)
+    winner, winner_log = processes[1 - loser], logs[1 - loser]
+    assert processes[loser].returncode == 2
+    (line,) = logs[loser].read_text().strip().splitlines()
+    assert "in use by another study" in line and f'"pid": {winner.pid}' in line, line
+
+    while "phase simulate" not in winner_log.read_text(errors="replace"):
+        assert winner.poll() is None, winner_log.read_text()[-3000:]
+        assert time.monotonic() < deadline, "the study never started"
+        time.sleep(0.2)
+    started = descendants(winner.pid, process_table())
+    assert any("prefect.server" in _command_line(pid) for pid, _ in started), "the temporary Prefect server"
+    winner.kill()  # SIGKILL to the study's process alone
+    winner.wait(timeout=30)
+    for handle in handles:
+        handle.close()
+    deadline = time.monotonic() + 20
+    while running(started) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not {_command_line(pid) for pid, _ in running(started)}, "processes outlived the killed study"
+
+    leftover = out / "data" / f"{TEMPORARY_PREFIX}train.npz.abc123"
+    leftover.parent.mkdir(parents=True, exist_ok=True)
+    leftover.write_bytes(b"half a file")
+    result = _study(out)
+    assert result.returncode == 0, result.stderr[-3000:]
+    printed = result.stdout + result.stderr
+    assert "taking the run directory over from a study that stopped without releasing it" in printed
+    assert f'"pid": {winner.pid}' in printed and "removed 1 unfinished file(s)" in printed
+    assert not leftover.exists()
 
 
 def test_a_lock_left_by_a_killed_study_does_not_block(tmp_path):
@@ -160,6 +211,7 @@ def test_a_lock_left_by_a_killed_study_does_not_block(tmp_path):
     leftover.write_bytes(b"half a file")
     with RunLock(tmp_path) as lock:
         assert lock.leftovers == [leftover] and not leftover.exists()
+        assert lock.taken_over is not None, "the dead holder is named"
 
 
 def test_an_output_directory_that_is_not_writable_is_a_clear_error(tmp_path):
