@@ -19,12 +19,12 @@ from pathlib import Path
 import numpy as np
 
 from ptystudy.conditions import Split
-from ptystudy.config import resolve_config
-from ptystudy.contract import write_scan
-from ptystudy.lsqml_worker import LsqmlWorker
-from ptystudy.ptychi_adapter import LsqmlSettings, build_options, resolve_device, to_ptychi_positions
-from ptystudy.simulate import simulate_study_dose
-from ptystudy.views import build_view
+from ptystudy.lsqml.adapter import LsqmlSettings, build_options, resolve_device, to_ptychi_positions
+from ptystudy.lsqml.worker import LsqmlWorker
+from ptystudy.profiles import resolve_config
+from ptystudy.scan.contract import write_scan
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_view
 
 
 def direct_seconds(view, settings: LsqmlSettings) -> float:
@@ -80,7 +80,8 @@ def main() -> None:
     per = args.epochs * view.n_patterns
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores; device {result.device}")
     print(
-        f"profile {args.profile}: dense train view, {view.n_patterns} patterns of {view.patch_size} x {view.patch_size}, {args.epochs} epochs"
+        f"profile {args.profile}: dense train view, {view.n_patterns} patterns of "
+        f"{view.patch_size} x {view.patch_size}, {args.epochs} epochs"
     )
     print(f"worker start-up + 1-epoch run: {startup:.1f} s")
     print(f"{'path':<34}{'s/epoch/pattern':>18}")

@@ -25,18 +25,20 @@ import tempfile
 import time
 from pathlib import Path
 
+from ptystudy.models.inference import reconstruct_view
+from ptystudy.models.training import train_network
+
 import numpy as np
 
 from ptystudy.conditions import Split
-from ptystudy.config import Arm, resolve_config
-from ptystudy.contract import write_scan
-from ptystudy.lsqml_worker import LsqmlWorker
+from ptystudy.config import Arm
+from ptystudy.lsqml.adapter import LsqmlSettings
+from ptystudy.lsqml.worker import LsqmlWorker
 from ptystudy.machine import ONEDNN_VARIABLE, describe_machine, machine_line
-from ptystudy.models.inference import reconstruct_view
-from ptystudy.models.training import train_network
-from ptystudy.ptychi_adapter import LsqmlSettings
-from ptystudy.simulate import simulate_study_dose
-from ptystudy.views import build_corpus, build_view
+from ptystudy.profiles import resolve_config
+from ptystudy.scan.contract import write_scan
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_corpus, build_view
 
 
 def main() -> None:

@@ -17,9 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import scipy.fft
 
-from ptystudy import physics
-from ptystudy.config import resolve_config
-from ptystudy.simulate import ScanPlanConfig, make_specimen, plan_specimen_scans, simulate_study_dose
+from ptystudy.profiles import resolve_config
+from ptystudy.scan import physics
+from ptystudy.scan.simulate import ScanPlanConfig, make_specimen, plan_specimen_scans, simulate_study_dose
 
 
 def best_seconds(run, repeats: int) -> float:

@@ -25,18 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
+from flows.study import study
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId
+
+from ptystudy.profiles import resolve_config
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from flows._environment import configure_prefect_environment  # noqa: E402
-
-configure_prefect_environment()
-
-from prefect.client.orchestration import get_client  # noqa: E402
-from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId  # noqa: E402
-
-from flows.study import study  # noqa: E402
-from ptystudy.config import resolve_config  # noqa: E402
 
 
 def peak_memory_gib() -> tuple[float, float]:

@@ -6,18 +6,14 @@ their flow runs in this process until stopped. Needs a Prefect server (PREFECT_A
 
 from __future__ import annotations
 
-from flows._environment import configure_prefect_environment
+from pathlib import Path
+from typing import Any
 
-configure_prefect_environment()
+from flows.study import study
 
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-import yaml  # noqa: E402
-from prefect import serve  # noqa: E402
-from prefect.deployments.runner import RunnerDeployment  # noqa: E402
-
-from flows.study import study  # noqa: E402
+import yaml
+from prefect import serve
+from prefect.deployments.runner import RunnerDeployment
 
 PREFECT_YAML = Path(__file__).resolve().parents[1] / "prefect.yaml"
 

@@ -26,22 +26,21 @@ from __future__ import annotations
 import argparse
 import time
 
-from ptystudy.machine import configure_tensorflow_environment, describe_machine, machine_line
+from ptystudy.models.data import network_data, truth_patches
+from ptystudy.models.inference import stitch_weights
+from ptystudy.models.networks import ModelSpec
+from ptystudy.models.training import train_network
 
-configure_tensorflow_environment()  # before keras starts TensorFlow
+import keras
+import numpy as np
+from learning import score, study_views
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from learning import score, study_views  # noqa: E402
-
-from ptystudy.conditions import Split  # noqa: E402
-from ptystudy.config import Arm, StudyConfig, add_override_option, parse_override, resolve_config  # noqa: E402
-from ptystudy.contract import Scan  # noqa: E402
-from ptystudy.models.data import network_data, truth_patches  # noqa: E402
-from ptystudy.models.inference import stitch_weights  # noqa: E402
-from ptystudy.models.networks import ModelSpec  # noqa: E402
-from ptystudy.models.training import train_network  # noqa: E402
-from ptystudy.stitch import Stitcher  # noqa: E402
+from ptystudy.conditions import Split
+from ptystudy.config import Arm, StudyConfig
+from ptystudy.machine import describe_machine, machine_line
+from ptystudy.profiles import add_override_option, parse_override, resolve_config
+from ptystudy.scan.contract import Scan
+from ptystudy.stitch import Stitcher
 
 
 def member_patches(model: keras.Model, spec: ModelSpec, view: Scan) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

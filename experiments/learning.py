@@ -21,27 +21,27 @@ import tempfile
 import time
 from pathlib import Path
 
-from ptystudy.machine import configure_tensorflow_environment, describe_machine, machine_line
+from ptystudy.models.inference import reconstruct_view
+from ptystudy.models.networks import ModelSpec
+from ptystudy.models.training import make_spec, train_network
 
-configure_tensorflow_environment()  # before keras starts TensorFlow
+import keras
+import numpy as np
+from matplotlib.figure import Figure
 
-import keras  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-
-from ptystudy.compare import compare  # noqa: E402
-from ptystudy.conditions import Split  # noqa: E402
-from ptystudy.config import Arm, StudyConfig, add_override_option, parse_override, resolve_config  # noqa: E402
-from ptystudy.contract import Scan, write_scan  # noqa: E402
-from ptystudy.figures import ARM_COLOURS, arm_title, save_figure  # noqa: E402
-from ptystudy.lsqml_worker import LsqmlWorker  # noqa: E402
-from ptystudy.models.inference import reconstruct_view  # noqa: E402
-from ptystudy.models.networks import ModelSpec  # noqa: E402
-from ptystudy.models.training import make_spec, train_network  # noqa: E402
-from ptystudy.ptychi_adapter import LsqmlSettings  # noqa: E402
-from ptystudy.simulate import simulate_study_dose  # noqa: E402
-from ptystudy.stitch import coverage_mask  # noqa: E402
-from ptystudy.views import build_corpus, build_view  # noqa: E402
+from ptystudy.conditions import Split
+from ptystudy.config import Arm, StudyConfig
+from ptystudy.evaluate.compare import compare
+from ptystudy.lsqml.adapter import LsqmlSettings
+from ptystudy.lsqml.worker import LsqmlWorker
+from ptystudy.machine import describe_machine, machine_line
+from ptystudy.naming import ARM_COLOURS, arm_title
+from ptystudy.plots import save_figure
+from ptystudy.profiles import add_override_option, parse_override, resolve_config
+from ptystudy.scan.contract import Scan, write_scan
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_corpus, build_view
+from ptystudy.stitch import coverage_mask
 
 EVALUATED_EPOCHS = (5, 10, 15, 20, 25, 30, 40, 50, 60, 80, 100)
 

@@ -16,15 +16,17 @@ from __future__ import annotations
 import argparse
 import time
 
+from ptystudy.models.inference import reconstruct_view
+from ptystudy.models.training import train_network
+
 import numpy as np
 
 from ptystudy.conditions import Split
-from ptystudy.config import Arm, add_override_option, parse_override, resolve_config
+from ptystudy.config import Arm
 from ptystudy.machine import describe_machine, machine_line
-from ptystudy.models.inference import reconstruct_view
-from ptystudy.models.training import train_network
-from ptystudy.simulate import simulate_study_dose
-from ptystudy.views import build_corpus
+from ptystudy.profiles import add_override_option, parse_override, resolve_config
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_corpus
 
 TEST_OVERRIDES = {"training.max_epochs": 20, "training.filters_base": 16}
 """The learning test's training settings, on top of the smoke profile."""

@@ -16,16 +16,18 @@ from __future__ import annotations
 import argparse
 import time
 
-from ptystudy.compare import compare
-from ptystudy.conditions import Split
-from ptystudy.config import Arm, StudyConfig, add_override_option, parse_override, resolve_config
-from ptystudy.contract import Scan
-from ptystudy.machine import describe_machine, machine_line
 from ptystudy.models.inference import reconstruct_view
 from ptystudy.models.training import pattern_evaluations, train_network
-from ptystudy.simulate import simulate_study_dose
+
+from ptystudy.conditions import Split
+from ptystudy.config import Arm, StudyConfig
+from ptystudy.evaluate.compare import compare
+from ptystudy.machine import describe_machine, machine_line
+from ptystudy.profiles import add_override_option, parse_override, resolve_config
+from ptystudy.scan.contract import Scan
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_corpus, build_view
 from ptystudy.stitch import coverage_mask
-from ptystudy.views import build_corpus, build_view
 
 
 def study_views(config: StudyConfig, dose: float, view: str) -> tuple[dict[Split, Scan], Scan]:

@@ -19,21 +19,17 @@ directory in use by a study.
 
 from __future__ import annotations
 
-from flows._environment import configure_prefect_environment
+import argparse
+import re
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
-configure_prefect_environment()
-
-import argparse  # noqa: E402
-import re  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from dataclasses import dataclass  # noqa: E402
-from datetime import UTC, datetime, timedelta  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-from ptystudy.errors import EXIT_BAD_INPUT, EXIT_OK  # noqa: E402
-from ptystudy.layout import RunLayout  # noqa: E402
-from ptystudy.rundir import RunDirectoryError, RunLock, last_complete_study  # noqa: E402
+from ptystudy.errors import EXIT_BAD_INPUT, EXIT_OK
+from ptystudy.run.layout import RunLayout
+from ptystudy.run.lock import RunDirectoryError, RunLock, last_complete_study
 
 CACHE_ENTRY = re.compile(r"[0-9a-f]{32}")
 AGE = re.compile(r"(\d+(?:\.\d+)?)([mhd])")

@@ -1,4 +1,4 @@
-"""The study matrix (DESIGN §2): splits, doses as text, its dose x view x split conditions,
+"""The study matrix (docs/design.md §2): splits, doses as text, its dose x view x split conditions,
 and a selection of them (running part of the matrix)."""
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict
 
 from ptystudy.config import ConfigError, StudyConfig
+from ptystudy.naming import dose_text
 
 
 class Split(StrEnum):
@@ -16,12 +17,6 @@ class Split(StrEnum):
 
     TRAIN = "train"
     TEST = "test"
-
-
-def dose_text(dose: float) -> str:
-    """Short human form of a dose for names and titles, e.g. ``1e4``."""
-    exponent = f"{dose:.0e}".replace("e+0", "e").replace("e+", "e")
-    return exponent if float(exponent) == dose else str(int(dose))
 
 
 @dataclass(frozen=True, order=True)

@@ -14,11 +14,11 @@ an unreadable file, a run directory in use."""
 
 
 class ContractError(ValueError):
-    """A file or input breaks the data contract (DESIGN §4); retrying cannot help."""
+    """A file or input breaks the data contract (docs/design.md §4); retrying cannot help."""
 
 
 class InfeasibleViewError(ValueError):
-    """A view cannot hold the positions it needs at the requested overlap (DESIGN §5)."""
+    """A view cannot hold the positions it needs at the requested overlap (docs/design.md §5)."""
 
 
 class TransientError(RuntimeError):

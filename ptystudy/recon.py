@@ -1,4 +1,4 @@
-"""Reconstruction files (DESIGN §10): an object on the ground-truth canvas and its coverage."""
+"""Reconstruction files (docs/design.md §10): an object on the ground-truth canvas and its coverage."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from ptystudy.contract import parse_metadata, read_npz
 from ptystudy.errors import ContractError
 from ptystudy.files import write_atomic
+from ptystudy.scan.contract import parse_metadata, read_npz
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,22 @@ class ScanRecord(_Record):
     probe_diameter_px: float
     seconds: float
 
+    @classmethod
+    def of(
+        cls, dose: float, split: str, path: Path, metadata: dict[str, Any], n_patterns: int, seconds: float
+    ) -> ScanRecord:
+        """The record of a scan of ``n_patterns`` written at ``path`` with the contract's ``metadata``."""
+        return cls(
+            dose=dose,
+            split=split,
+            file=FileRecord.of(path),
+            n_patterns=n_patterns,
+            mean_counts_per_pattern=metadata["mean_counts_per_pattern"],
+            scale=metadata["scale"],
+            probe_diameter_px=metadata["probe_diameter_px"],
+            seconds=seconds,
+        )
+
 
 class ViewRecord(_Record):
     """Phase D output for one dose, view and split; the train split's also names the
@@ -73,6 +89,11 @@ class ViewRecord(_Record):
     mean_spacing_px: float
     measured_overlap: float
     seconds: float
+
+    @property
+    def condition(self) -> tuple[float, str, str]:
+        """(dose, view, split)."""
+        return self.dose, self.view, self.split
 
 
 class ModelRecord(_Record):
@@ -98,6 +119,34 @@ class ModelRecord(_Record):
     seed: int
     seconds: float
 
+    @classmethod
+    def of(
+        cls,
+        dose: float,
+        view: str,
+        arm: str,
+        paths: dict[str, Path],
+        history: dict[str, Any],
+        seed: int,
+        seconds: float,
+    ) -> ModelRecord:
+        """The record of a network saved at ``paths`` (model, spec, history, loss) that trained
+        as ``history`` (``models.training``'s history) says."""
+        fields = ("epochs_run", "max_epochs", "best_epoch", "stop_reason", "n_samples", "n_train", "samples_per_group")
+        return cls(
+            dose=dose,
+            view=view,
+            arm=arm,
+            model=FileRecord.of(paths["model"]),
+            spec=FileRecord.of(paths["spec"]),
+            history=FileRecord.of(paths["history"]),
+            loss_figure=FileRecord.of(paths["loss"]),
+            **{name: history[name] for name in fields},
+            pattern_evaluations=int(sum(history["pattern_evaluations"].values())),
+            seed=seed,
+            seconds=seconds,
+        )
+
 
 class ReconRecord(_Record):
     """A reconstruction on the ground-truth canvas for one condition and arm."""
@@ -115,6 +164,22 @@ class ReconRecord(_Record):
     """The iteration cap (LSQML)."""
     stop_reason: str | None = None
     seconds: float
+
+    @classmethod
+    def of(cls, view: ViewRecord, arm: str, path: Path, covered_px: int, seconds: float, **run: Any) -> ReconRecord:
+        """The record of ``arm``'s reconstruction of ``view`` written at ``path``; ``run`` holds
+        an iterative arm's epochs, max_epochs and stop_reason."""
+        return cls(
+            dose=view.dose,
+            view=view.view,
+            split=view.split,
+            arm=arm,
+            file=FileRecord.of(path),
+            n_patterns=view.n_positions,
+            covered_px=covered_px,
+            seconds=seconds,
+            **run,
+        )
 
 
 class CompareRecord(_Record):

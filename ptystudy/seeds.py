@@ -1,4 +1,4 @@
-"""Seeds for every random draw, derived from the study seeds and stable labels (DESIGN §2).
+"""Seeds for every random draw, derived from the study seeds and stable labels (docs/design.md §2).
 
 A draw is named by labels (a view, a split, a dose, an arm, a scan number); the same
 study seed and labels always give the same Generator, whatever runs before or beside it.

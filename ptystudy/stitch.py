@@ -1,4 +1,4 @@
-"""Stitching patches onto the object canvas by absolute position (DESIGN §6, §8)."""
+"""Stitching patches onto the object canvas by absolute position (docs/design.md §6, §8)."""
 
 from __future__ import annotations
 

@@ -47,10 +47,9 @@ from prefect.tasks import exponential_backoff
 from prefect.utilities.hashing import hash_objects
 from pydantic import BaseModel
 
-from ptystudy.conditions import dose_text
 from ptystudy.errors import is_transient
-from ptystudy.figures import arm_title
 from ptystudy.files import sha256_file
+from ptystudy.naming import arm_title, dose_text
 from ptystudy.records import output_hashes
 from tasks._code_version import code_fingerprint
 

@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from prefect import get_run_logger
-
-from ptystudy.conditions import dose_text
-from ptystudy.contract import load_scan
-from ptystudy.figures import arm_title
-from ptystudy.layout import RunLayout
 from ptystudy.models.inference import reconstruct_view
 from ptystudy.models.training import load_network
+
+from prefect import get_run_logger
+
+from ptystudy.naming import arm_title, dose_text
 from ptystudy.recon import Reconstruction, write_recon
-from ptystudy.records import FileRecord, ModelRecord, ReconRecord, ViewRecord
+from ptystudy.records import ModelRecord, ReconRecord, ViewRecord
+from ptystudy.run.layout import RunLayout
+from ptystudy.scan.contract import load_scan
 from tasks._prefect import phase_task
 
 
@@ -48,13 +48,4 @@ def infer_arm(model: ModelRecord, view: ViewRecord, batch_size: int, run_dir: st
         scan.n_patterns,
         seconds,
     )
-    return ReconRecord(
-        dose=view.dose,
-        view=view.view,
-        split=view.split,
-        arm=model.arm,
-        file=FileRecord.of(path),
-        n_patterns=scan.n_patterns,
-        covered_px=int(coverage.sum()),
-        seconds=seconds,
-    )
+    return ReconRecord.of(view, model.arm, path, int(coverage.sum()), seconds)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from ptystudy.contract import load_scan
-from ptystudy.figures import plot_specimen
 from ptystudy.records import CompareRecord, FileRecord, ScanRecord
-from ptystudy.report import ReportTables, json_records, metrics_markdown, read_metrics, wide_table, write_report
+from ptystudy.report.figures import plot_specimen
+from ptystudy.report.tables import ReportTables, json_records, metrics_markdown, read_metrics, wide_table, write_report
+from ptystudy.scan.contract import load_scan
 from tasks._prefect import phase_task
 
 

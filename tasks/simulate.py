@@ -9,11 +9,11 @@ from prefect import get_run_logger
 
 from ptystudy.conditions import Split
 from ptystudy.config import ScanConfig, Seeds
-from ptystudy.contract import Scan, write_scan
-from ptystudy.layout import RunLayout
 from ptystudy.records import FileRecord, ScanRecord
-from ptystudy.scan_files import existing_split, read_scan_file
-from ptystudy.simulate import ScanPlanConfig, simulate_dose
+from ptystudy.run.layout import RunLayout
+from ptystudy.scan.contract import Scan, write_scan
+from ptystudy.scan.existing import existing_split, read_scan_file
+from ptystudy.scan.simulate import ScanPlanConfig, simulate_dose
 from tasks._prefect import phase_task
 
 
@@ -64,18 +64,8 @@ def _write_splits(layout: RunLayout, dose: float, scans: dict[Split, Scan], star
     records = []
     for split, scan in scans.items():
         path = write_scan(layout.scan(dose, split), scan)
-        records.append(
-            ScanRecord(
-                dose=dose,
-                split=str(split),
-                file=FileRecord.of(path),
-                n_patterns=scan.n_patterns,
-                mean_counts_per_pattern=scan.metadata["mean_counts_per_pattern"],
-                scale=scan.metadata["scale"],
-                probe_diameter_px=scan.metadata["probe_diameter_px"],
-                seconds=time.perf_counter() - started,
-            )
-        )
+        seconds = time.perf_counter() - started
+        records.append(ScanRecord.of(dose, str(split), path, scan.metadata, scan.n_patterns, seconds))
     get_run_logger().info(
         "dose %g: %s in %.1f s",
         dose,

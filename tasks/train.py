@@ -5,16 +5,16 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from ptystudy.models.training import pattern_evaluations, save_network, train_network
+
 from prefect import get_run_logger
 
-from ptystudy.conditions import dose_text
 from ptystudy.config import Arm, TrainingConfig
-from ptystudy.contract import load_scan
 from ptystudy.errors import ContractError
-from ptystudy.figures import arm_title
-from ptystudy.layout import RunLayout
-from ptystudy.models.training import pattern_evaluations, save_network, train_network
-from ptystudy.records import FileRecord, ModelRecord, ViewRecord
+from ptystudy.naming import arm_title, dose_text
+from ptystudy.records import ModelRecord, ViewRecord
+from ptystudy.run.layout import RunLayout
+from ptystudy.scan.contract import load_scan
 from tasks._prefect import phase_task
 
 
@@ -42,22 +42,5 @@ def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, r
         history["val_loss"][history["best_epoch"] - 1],
         history["stop_reason"],
     )
-    return ModelRecord(
-        dose=view.dose,
-        view=view.view,
-        arm=str(arm),
-        model=FileRecord.of(paths["model"]),
-        spec=FileRecord.of(paths["spec"]),
-        history=FileRecord.of(paths["history"]),
-        loss_figure=FileRecord.of(paths["loss"]),
-        epochs_run=history["epochs_run"],
-        max_epochs=history["max_epochs"],
-        best_epoch=history["best_epoch"],
-        stop_reason=history["stop_reason"],
-        n_samples=history["n_samples"],
-        n_train=history["n_train"],
-        samples_per_group=history["samples_per_group"],
-        pattern_evaluations=pattern_evaluations(history),
-        seed=seed,
-        seconds=time.perf_counter() - started,
-    )
+    seconds = time.perf_counter() - started
+    return ModelRecord.of(view.dose, view.view, str(arm), paths, history, seed, seconds)

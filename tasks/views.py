@@ -8,14 +8,15 @@ from pathlib import Path
 
 from prefect import get_run_logger
 
-from ptystudy.conditions import Split, dose_text
+from ptystudy.conditions import Split
 from ptystudy.config import Seeds, ViewConfig
-from ptystudy.contract import load_scan, write_scan
-from ptystudy.figures import plot_spacing_histogram
 from ptystudy.files import write_json
-from ptystudy.layout import RunLayout
+from ptystudy.naming import dose_text
 from ptystudy.records import FileRecord, ScanRecord, ViewRecord
-from ptystudy.views import build_corpus, build_view
+from ptystudy.run.layout import RunLayout
+from ptystudy.scan.contract import load_scan, write_scan
+from ptystudy.scan.figures import plot_spacing_histogram
+from ptystudy.scan.views import build_corpus, build_view
 from tasks._prefect import phase_task
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from flows._environment import configure_prefect_environment
+
 import pytest
 
-from flows._environment import configure_prefect_environment
-from ptystudy.config import StudyConfig, resolve_config
+from ptystudy.config import StudyConfig
+from ptystudy.profiles import resolve_config
 
 configure_prefect_environment()
 

@@ -44,14 +44,18 @@ def _edit(path: Path) -> None:
     ("edited", "dependent"),
     [
         # physics is imported by simulate directly, by train and infer only through models.data
-        ("ptystudy/physics.py", {"simulate", "train", "infer"}),
-        # the figures module: spacing.png, loss.png, the LSQML cost figure, montages, the report;
-        # infer loads networks through models.training, which draws loss.png
-        ("ptystudy/figures.py", {"views", "train", "infer", "lsqml", "compare", "report"}),
+        ("ptystudy/scan/physics.py", {"simulate", "train", "infer"}),
+        # plots live with what they plot: a report figure's edit recomputes the report alone,
+        # a montage's or an FRC plot's the scoring (which draws them), and nothing upstream
+        ("ptystudy/report/figures.py", {"report"}),
+        ("ptystudy/evaluate/figures.py", {"compare"}),
+        ("ptystudy/scan/figures.py", {"views"}),
+        # the profiles' values reach each task as its config section, an input of its key
+        ("ptystudy/profiles.py", set()),
         # files.py is under every phase, through contract, records and report
         ("ptystudy/files.py", set(PHASES)),
         ("ptystudy/models/__init__.py", {"train", "infer"}),  # runs on importing any model module
-        ("ptystudy/rundir.py", set()),  # only the flow uses it
+        ("ptystudy/run/lock.py", set()),  # only the flow uses it
     ],
 )
 def test_an_edit_recomputes_exactly_the_phases_that_reach_the_module(tree, edited, dependent):
@@ -78,8 +82,8 @@ def test_the_installed_tree_gives_the_same_fingerprint_as_its_copy(tree):
 
 
 def test_a_missing_module_is_a_clear_error(tree):
-    (tree / "ptystudy" / "scan_layout.py").unlink()
-    with pytest.raises(ValueError, match="cannot find the source of module 'ptystudy.scan_layout'"):
+    (tree / "ptystudy" / "scan" / "lattice.py").unlink()
+    with pytest.raises(ValueError, match="cannot find the source of module 'ptystudy.scan.lattice'"):
         code_fingerprint("tasks.simulate", [tree])
 
 

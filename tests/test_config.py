@@ -2,7 +2,8 @@
 
 import pytest
 
-from ptystudy.config import ConfigError, Profile, StudyConfig, parse_override, resolve_config
+from ptystudy.config import ConfigError, Profile, StudyConfig
+from ptystudy.profiles import parse_override, resolve_config
 
 
 def test_defaults_are_the_design_plan():
@@ -90,7 +91,7 @@ def test_an_empty_study_matrix_is_an_error():
         resolve_config("smoke", overrides={"scan.doses": []})
     with pytest.raises(ConfigError, match=r"views\.overlaps"):
         resolve_config("smoke", overrides={"views.overlaps": {"dense": None, "sparse": None}})
-    from ptystudy.ledger import StudyLedger
+    from ptystudy.run.ledger import StudyLedger
 
     with pytest.raises(ValueError, match="the study matrix is empty"):
         StudyLedger([])

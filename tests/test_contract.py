@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 
 from ptystudy.conditions import Split
-from ptystudy.contract import METADATA_KEY, SCAN_ARRAYS, load_scan, read_npz, write_scan
 from ptystudy.errors import ContractError, is_transient
-from ptystudy.simulate import simulate_study_dose
-from ptystudy.views import build_view
+from ptystudy.scan.contract import METADATA_KEY, SCAN_ARRAYS, load_scan, read_npz, write_scan
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_view
 
 
 @pytest.fixture

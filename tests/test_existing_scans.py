@@ -8,15 +8,16 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from flows.study import study
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from flows.study import study
-from ptystudy.contract import Scan, load_scan
 from ptystudy.files import sha256_file
-from ptystudy.layout import RunLayout
-from ptystudy.simulate import simulate_study_dose
+from ptystudy.run.layout import RunLayout
+from ptystudy.scan.contract import Scan, load_scan
+from ptystudy.scan.simulate import simulate_study_dose
 
 pytestmark = pytest.mark.integration
 

@@ -9,18 +9,19 @@ import sys
 import time
 from pathlib import Path
 
+from flows.study import StudyFailed, main, study
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from flows.study import StudyFailed, main, study
-from ptystudy.config import resolve_config
-from ptystudy.contract import check_scan, load_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
-from ptystudy.layout import RunLayout
+from ptystudy.profiles import resolve_config
 from ptystudy.recon import load_recon
 from ptystudy.records import FileRecord, ScanRecord
+from ptystudy.run.layout import RunLayout
+from ptystudy.scan.contract import check_scan, load_scan
 
 pytestmark = pytest.mark.integration
 REPO = Path(__file__).resolve().parents[1]
@@ -469,14 +470,3 @@ def test_command_line_rejects_bad_config_before_any_work(tmp_path):
     assert result.returncode == 2
     assert "scan.doses" in result.stderr and "whole number of photons" in result.stderr
     assert not any(tmp_path.iterdir())
-
-
-def test_science_package_never_imports_prefect():
-    code = (
-        "import pkgutil, importlib, sys, ptystudy\n"
-        "for m in pkgutil.walk_packages(ptystudy.__path__, 'ptystudy.'): importlib.import_module(m.name)\n"
-        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'prefect'))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120)
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "[]"

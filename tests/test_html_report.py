@@ -9,10 +9,10 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+from flows.study import study
+
 import pytest
 from browser import find_browser
-
-from flows.study import study
 
 pytestmark = pytest.mark.integration
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import time
 from functools import partial
 
+from flows._lanes import run_lanes
+
 import pytest
 from prefect import flow, task
 from prefect.client.orchestration import get_client
@@ -13,7 +15,6 @@ from prefect.client.schemas.actions import GlobalConcurrencyLimitCreate
 from prefect.runtime import task_run
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from flows._lanes import run_lanes
 from tasks._prefect import submit_under_limits, tags_with_limits
 
 pytestmark = pytest.mark.integration  # flows run through a Prefect server

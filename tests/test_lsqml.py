@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from ptystudy.conditions import Split
-from ptystudy.config import resolve_config
-from ptystudy.contract import write_scan
 from ptystudy.errors import ContractError, TransientError
-from ptystudy.lsqml_worker import LsqmlWorker
-from ptystudy.ptychi_adapter import LsqmlSettings, batch_size, cost_plateaued
-from ptystudy.simulate import simulate_study_dose
+from ptystudy.lsqml.adapter import LsqmlSettings, batch_size, cost_plateaued
+from ptystudy.lsqml.worker import LsqmlWorker, shared_worker
+from ptystudy.profiles import resolve_config
+from ptystudy.scan.contract import write_scan
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_view
 from ptystudy.stitch import coverage_mask
-from ptystudy.views import build_view
 
 
 @pytest.fixture(scope="module")
@@ -62,9 +62,9 @@ def test_positions_match_ptychi_patch_extraction(view_file):
     code = (
         "import sys, numpy as np, torch\n"
         "from ptychi.image_proc import extract_patches_integer\n"
-        "from ptystudy import physics\n"
-        "from ptystudy.contract import load_scan\n"
-        "from ptystudy.ptychi_adapter import buffer_origin, to_ptychi_positions\n"
+        "from ptystudy.scan import physics\n"
+        "from ptystudy.scan.contract import load_scan\n"
+        "from ptystudy.lsqml.adapter import buffer_origin, to_ptychi_positions\n"
         "view = load_scan(sys.argv[1])\n"
         "ys, xs = to_ptychi_positions(view.ycoords, view.xcoords, view.obj.shape)\n"
         "origin = buffer_origin(view.obj.shape)\n"
@@ -114,8 +114,8 @@ def test_caller_random_state_and_torch_defaults_are_untouched(view_file):
     path, _ = view_file
     code = (
         "import random, sys, numpy as np, torch\n"
-        "from ptystudy.lsqml_worker import LsqmlWorker\n"
-        "from ptystudy.ptychi_adapter import LsqmlSettings\n"
+        "from ptystudy.lsqml.worker import LsqmlWorker\n"
+        "from ptystudy.lsqml.adapter import LsqmlSettings\n"
         "state = torch.random.get_rng_state().clone()\n"
         "python_state, numpy_state = random.getstate(), np.random.get_state()[1].copy()\n"
         "dtype, device = torch.get_default_dtype(), torch.get_default_device()\n"
@@ -172,7 +172,7 @@ def test_task_rejects_a_broken_view_before_ptychi_starts(tmp_path, smoke_config,
         measured_overlap=0.5,
         seconds=0.0,
     )
-    monkeypatch.setattr(tasks.reconstruct.lsqml_worker(), "run", lambda *a, **k: pytest.fail("pty-chi must not start"))
+    monkeypatch.setattr(shared_worker(), "run", lambda *a, **k: pytest.fail("pty-chi must not start"))
     with pytest.raises(ContractError, match=r"view\.npz: missing key"):
         tasks.reconstruct.reconstruct_lsqml.fn(view, smoke_config.lsqml, 1, str(tmp_path))
 

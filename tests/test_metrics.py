@@ -10,11 +10,11 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from ptystudy import metrics
-from ptystudy.alignment import align, estimate_shift, fit_phase_ramp, phase_ramp, shift_image
-from ptystudy.compare import METRICS, compare, score_component
 from ptystudy.config import EvaluationConfig
-from ptystudy.physics import make_object
+from ptystudy.evaluate import metrics
+from ptystudy.evaluate.alignment import align, estimate_shift, fit_phase_ramp, phase_ramp, shift_image
+from ptystudy.evaluate.compare import METRICS, compare, score_component
+from ptystudy.scan.physics import make_object
 
 
 @pytest.fixture(scope="module")
@@ -172,7 +172,7 @@ def test_ms_ssim_agrees_with_tensorflow():
     code = """
 import numpy as np, tensorflow as tf
 from scipy.ndimage import gaussian_filter
-from ptystudy.metrics import ms_ssim, data_range
+from ptystudy.evaluate.metrics import ms_ssim, data_range
 rng = np.random.default_rng(7)
 for shape in [(256, 256), (181, 203)]:
     a = gaussian_filter(rng.random(shape), 3)

@@ -8,25 +8,12 @@ import sys
 import threading
 import tracemalloc
 
-import numpy as np
-import pytest
-
-from ptystudy import physics
-from ptystudy.conditions import Split
-from ptystudy.config import Arm, resolve_config
-from ptystudy.simulate import simulate_study_dose
-from ptystudy.stitch import Stitcher
-from ptystudy.views import build_corpus, build_view
-
-keras = pytest.importorskip("keras")
-
-from ptystudy.models import training  # noqa: E402
-from ptystudy.models.data import group_offsets, network_data, truth_patches  # noqa: E402
-from ptystudy.models.inference import even_batch_size, object_model, reconstruct_view  # noqa: E402
-from ptystudy.models.layers import FarFieldCounts, GroupMerge  # noqa: E402
-from ptystudy.models.merge_reference import canvas_merge  # noqa: E402
-from ptystudy.models.networks import ModelSpec  # noqa: E402
-from ptystudy.models.training import (  # noqa: E402
+from ptystudy.models import training
+from ptystudy.models.data import group_offsets, network_data, truth_patches
+from ptystudy.models.inference import even_batch_size, object_model, reconstruct_view
+from ptystudy.models.layers import FarFieldCounts, GroupMerge
+from ptystudy.models.networks import ModelSpec
+from ptystudy.models.training import (
     Convergence,
     TrainedNetwork,
     TrainingError,
@@ -40,6 +27,19 @@ from ptystudy.models.training import (  # noqa: E402
     split_samples,
     train_network,
 )
+
+import keras
+import numpy as np
+import pytest
+from merge_reference import canvas_merge
+
+from ptystudy.conditions import Split
+from ptystudy.config import Arm
+from ptystudy.profiles import resolve_config
+from ptystudy.scan import physics
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_corpus, build_view
+from ptystudy.stitch import Stitcher
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
+from flows.study import main, study
+
 import pandas as pd
 import pytest
-
-from flows.study import main, study
 
 pytestmark = pytest.mark.integration
 

@@ -1,9 +1,9 @@
-"""Known answers for the forward model, probe, object and position pool (DESIGN §3)."""
+"""Known answers for the forward model, probe, object and position pool (docs/design.md §3)."""
 
 import numpy as np
 import pytest
 
-from ptystudy import physics
+from ptystudy.scan import physics
 
 
 def test_far_field_is_unitary():

@@ -3,14 +3,15 @@ percentage and description, and the one-line outcome of the final state."""
 
 from __future__ import annotations
 
+from flows._progress import StudyProgress
+
 import pytest
 from prefect import flow
 from prefect.client.orchestration import get_client
 
-from flows._progress import StudyProgress
 from ptystudy.conditions import conditions as plan_conditions
-from ptystudy.config import resolve_config
-from ptystudy.ledger import StudyLedger, combined_summary, outcome_text
+from ptystudy.profiles import resolve_config
+from ptystudy.run.ledger import StudyLedger, combined_summary, outcome_text
 
 
 def _summary(conditions, replicates: int, failed_in: tuple[int, ...] = ()) -> dict:

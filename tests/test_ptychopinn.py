@@ -10,13 +10,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ptystudy import physics
 from ptystudy.conditions import Split
-from ptystudy.contract import load_scan, write_scan
 from ptystudy.errors import ContractError
-from ptystudy.layout import RunLayout
-from ptystudy.ptychopinn import export_run, import_ptychopinn
-from ptystudy.simulate import simulate_study_dose
+from ptystudy.run.layout import RunLayout
+from ptystudy.scan import physics
+from ptystudy.scan.contract import load_scan, write_scan
+from ptystudy.scan.ptychopinn import export_run, import_ptychopinn
+from ptystudy.scan.simulate import simulate_study_dose
 
 REPO = Path(__file__).resolve().parents[1]
 SIZE = 32
@@ -168,10 +168,11 @@ def test_export_then_import_gives_back_the_scan(exported):
 def test_the_commands(tmp_path, exported):
     _, written = exported
     target = tmp_path / "back.npz"
-    command = [sys.executable, "-m", "ptystudy.ptychopinn", "import", str(written[0]), str(target)]
+    command = [sys.executable, "-m", "ptystudy.scan.ptychopinn", "import", str(written[0]), str(target)]
     result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert load_scan(target).n_patterns > 0
-    broken = [sys.executable, "-m", "ptystudy.ptychopinn", "export", str(tmp_path / "nothing"), str(tmp_path / "x")]
+    nothing, out = str(tmp_path / "nothing"), str(tmp_path / "x")
+    broken = [sys.executable, "-m", "ptystudy.scan.ptychopinn", "export", nothing, out]
     result = subprocess.run(broken, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 2 and "no scan files" in result.stderr

@@ -13,18 +13,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flows._watchdog import descendants, process_table, running
+
 import numpy as np
 import pandas as pd
 import pytest
 from prefect import flow
 
-from flows._watchdog import descendants, process_table, running
 from ptystudy.errors import TransientError
 from ptystudy.files import TEMPORARY_PREFIX, sha256_file
-from ptystudy.layout import RunLayout
 from ptystudy.recon import load_recon
-from ptystudy.rundir import RunLock
-from ptystudy.simulate import ScanPlanConfig
+from ptystudy.run.layout import RunLayout
+from ptystudy.run.lock import RunLock
+from ptystudy.scan.simulate import ScanPlanConfig
 from tasks._prefect import for_run
 
 pytestmark = pytest.mark.integration
@@ -198,22 +199,6 @@ def test_two_studies_started_at_once_run_once_and_a_killed_one_leaves_nothing_be
     assert not leftover.exists()
 
 
-def test_a_lock_left_by_a_killed_study_does_not_block(tmp_path):
-    code = (
-        "import os, signal\n"
-        "from ptystudy.rundir import RunLock\n"
-        f"RunLock({str(tmp_path)!r}).__enter__()\n"
-        "os.kill(os.getpid(), signal.SIGKILL)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], timeout=60, check=False)
-    (tmp_path / "data").mkdir()
-    leftover = tmp_path / "data" / f"{TEMPORARY_PREFIX}train.npz.abc123"
-    leftover.write_bytes(b"half a file")
-    with RunLock(tmp_path) as lock:
-        assert lock.leftovers == [leftover] and not leftover.exists()
-        assert lock.taken_over is not None, "the dead holder is named"
-
-
 def test_an_output_directory_that_is_not_writable_is_a_clear_error(tmp_path):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a directory")
@@ -325,9 +310,9 @@ def test_a_transient_training_failure_is_retried_and_a_permanent_one_is_not(
     from prefect.client.orchestration import get_client
 
     import tasks.train
-    from ptystudy.contract import load_scan
     from ptystudy.errors import ContractError
     from ptystudy.records import FileRecord, ViewRecord
+    from ptystudy.scan.contract import load_scan
 
     path = RunLayout(uninterrupted).view(1000, "dense", "train")
     scan = load_scan(path)

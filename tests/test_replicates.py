@@ -5,16 +5,18 @@ from __future__ import annotations
 
 import json
 
+from flows.study import study
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from flows.study import study
 from ptystudy.conditions import Split
-from ptystudy.config import Seeds, resolve_config
-from ptystudy.contract import load_scan
-from ptystudy.layout import RunLayout
-from ptystudy.simulate import simulate_study_dose
+from ptystudy.config import Seeds
+from ptystudy.profiles import resolve_config
+from ptystudy.run.layout import RunLayout
+from ptystudy.scan.contract import load_scan
+from ptystudy.scan.simulate import simulate_study_dose
 
 
 def test_replicate_seeds(smoke_config):

@@ -12,20 +12,22 @@ import textwrap
 import time
 from pathlib import Path
 
-import pytest
-
 from flows._watchdog import descendants, process_table, running
 from flows.clean import main as clean_main
+
+import pytest
+
 from ptystudy.errors import EXIT_BAD_INPUT, EXIT_OK
-from ptystudy.layout import RunLayout
-from ptystudy.rundir import LOCK_NAME, RunDirectoryError, RunLock, record_complete_study
+from ptystudy.files import TEMPORARY_PREFIX
+from ptystudy.run.layout import RunLayout
+from ptystudy.run.lock import LOCK_NAME, RunDirectoryError, RunLock, record_complete_study
 
 REPO = Path(__file__).resolve().parents[1]
 
 TRY_LOCK = textwrap.dedent(
     """
     import sys, time
-    from ptystudy.rundir import RunDirectoryError, RunLock
+    from ptystudy.run.lock import RunDirectoryError, RunLock
     start = float(sys.argv[2])
     while time.time() < start:
         pass
@@ -68,7 +70,7 @@ def test_of_two_studies_started_at_the_same_moment_exactly_one_holds_the_directo
 
 
 def test_a_lock_whose_holder_died_is_taken_over_naming_it(tmp_path):
-    code = "import os\nfrom ptystudy.rundir import RunLock\nRunLock({!r}).__enter__()\nos.kill(os.getpid(), 9)\n"
+    code = "import os\nfrom ptystudy.run.lock import RunLock\nRunLock({!r}).__enter__()\nos.kill(os.getpid(), 9)\n"
     dead = subprocess.Popen([sys.executable, "-c", code.format(str(tmp_path))], cwd=REPO)
     dead.wait(timeout=60)
     with RunLock(tmp_path) as lock:
@@ -148,3 +150,19 @@ def test_what_a_killed_process_started_is_stopped_by_its_watchdog():
     while running(started) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not running(started), "the sleeper outlived its parent"
+
+
+def test_a_lock_left_by_a_killed_study_does_not_block(tmp_path):
+    code = (
+        "import os, signal\n"
+        "from ptystudy.run.lock import RunLock\n"
+        f"RunLock({str(tmp_path)!r}).__enter__()\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], timeout=60, check=False)
+    (tmp_path / "data").mkdir()
+    leftover = tmp_path / "data" / f"{TEMPORARY_PREFIX}train.npz.abc123"
+    leftover.write_bytes(b"half a file")
+    with RunLock(tmp_path) as lock:
+        assert lock.leftovers == [leftover] and not leftover.exists()
+        assert lock.taken_over is not None, "the dead holder is named"

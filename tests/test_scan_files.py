@@ -4,14 +4,15 @@ import numpy as np
 import pytest
 
 from ptystudy.conditions import Split
-from ptystudy.config import ConfigError, resolve_config
-from ptystudy.contract import write_scan
+from ptystudy.config import ConfigError
 from ptystudy.errors import InfeasibleViewError
-from ptystudy.ptychopinn import ptychopinn_arrays
-from ptystudy.scan_files import existing_split, read_scan_file, thin_at_radius, thin_to_spacing
-from ptystudy.scan_layout import nearest_neighbour_distances
-from ptystudy.simulate import simulate_study_dose
-from ptystudy.views import build_corpus, build_view
+from ptystudy.profiles import resolve_config
+from ptystudy.scan.contract import write_scan
+from ptystudy.scan.existing import existing_split, read_scan_file, thin_at_radius, thin_to_spacing
+from ptystudy.scan.lattice import nearest_neighbour_distances
+from ptystudy.scan.ptychopinn import ptychopinn_arrays
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_corpus, build_view
 
 
 @pytest.mark.parametrize("step", [4.0, 6.5, 10.0])

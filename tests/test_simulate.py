@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from ptystudy.conditions import Split
-from ptystudy.config import resolve_config
-from ptystudy.contract import load_scan, write_scan
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
-from ptystudy.simulate import ScanPlanConfig, make_specimen, simulate_dose, simulate_study_dose
+from ptystudy.profiles import resolve_config
+from ptystudy.scan.contract import load_scan, write_scan
+from ptystudy.scan.simulate import ScanPlanConfig, make_specimen, simulate_dose, simulate_study_dose
 
 
 def test_same_seeds_give_bit_identical_files(smoke_config, tmp_path):
@@ -163,7 +163,7 @@ def test_written_scan_loads_without_pickle(smoke_config, tmp_path):
 
 
 def test_counts_do_not_depend_on_the_number_of_threads(smoke_config, monkeypatch):
-    import ptystudy.simulate as simulate
+    import ptystudy.scan.simulate as simulate
 
     threaded = simulate_study_dose(smoke_config, 1e4)[Split.TRAIN]
     monkeypatch.setattr(simulate.os, "cpu_count", lambda: 1)

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from ptystudy.statistics import mean_interval, paired_comparisons, summarise
+from ptystudy.evaluate.statistics import mean_interval, paired_comparisons, summarise
 
 
 def test_the_interval_of_a_mean_is_students():

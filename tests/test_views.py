@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from ptystudy.conditions import Split, conditions
-from ptystudy.config import resolve_config
 from ptystudy.errors import ContractError, InfeasibleViewError
-from ptystudy.plan import check_plan
-from ptystudy.scan_layout import Region, min_spacing_px, nearest_neighbour_distances, scan_positions, split_rows
-from ptystudy.simulate import simulate_study_dose
-from ptystudy.views import build_corpus, build_view, disc_overlap, make_groups
+from ptystudy.profiles import resolve_config
+from ptystudy.scan.lattice import Region, min_spacing_px, nearest_neighbour_distances, scan_positions, split_rows
+from ptystudy.scan.plan import check_plan
+from ptystudy.scan.simulate import simulate_study_dose
+from ptystudy.scan.views import build_corpus, build_view, disc_overlap, make_groups
 
 
 def test_disc_overlap_known_answers():
@@ -63,7 +63,7 @@ def test_groups_are_seed_plus_distinct_nearest_neighbours():
 
 @pytest.fixture(scope="module")
 def smoke_scans():
-    from ptystudy.config import resolve_config
+    from ptystudy.profiles import resolve_config
 
     config = resolve_config("smoke", overrides={"training.min_samples": 400})
     return config, {dose: simulate_study_dose(config, dose) for dose in (1e3, 1e5)}

@@ -1,4 +1,4 @@
-"""Network inputs and targets cut from a view (DESIGN §6).
+"""Network inputs and targets cut from a view (docs/design.md §6).
 
 The network input is sqrt(counts) divided by one dataset scale, chosen so that the mean
 over patterns of ``sum(x**2)`` is ``(N/2)**2``; the scale is saved with the model.
@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ptystudy import physics
 from ptystudy.config import Arm
-from ptystudy.contract import Scan
 from ptystudy.errors import ContractError
+from ptystudy.scan import physics
+from ptystudy.scan.contract import Scan
 
 
 def input_scale(diffraction: np.ndarray) -> float:

@@ -6,14 +6,15 @@ import logging
 import math
 import weakref
 
+from ptystudy.models.data import network_data
+from ptystudy.models.networks import MEMBER_GENERATOR, ModelSpec
+
 import keras
 import numpy as np
 
 from ptystudy.config import Arm
-from ptystudy.contract import Scan
 from ptystudy.errors import ContractError
-from ptystudy.models.data import network_data
-from ptystudy.models.networks import MEMBER_GENERATOR, ModelSpec
+from ptystudy.scan.contract import Scan
 from ptystudy.stitch import Stitcher
 
 

@@ -1,4 +1,4 @@
-"""Physics as small Keras layers (DESIGN §6): padding, group merge, forward model, loss.
+"""Physics as small Keras layers (docs/design.md §6): padding, group merge, forward model, loss.
 
 Complex arrays travel as pairs of float32 tensors (real, imaginary) in channels-last
 layout ``(batch, N, N, C)``, one channel per group member. Every layer is registered for

@@ -1,16 +1,10 @@
-"""Builders of the two network families (DESIGN §6), each from an explicit spec.
+"""Builders of the two network families (docs/design.md §6), each from an explicit spec.
 
 Nothing lives at module level: every call builds a fresh model from its ``ModelSpec``.
 """
 
 from __future__ import annotations
 
-import keras
-import numpy as np
-from keras import layers
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from ptystudy.config import Arm
 from ptystudy.models.layers import (
     BatchToMembers,
     FarFieldCounts,
@@ -20,6 +14,13 @@ from ptystudy.models.layers import (
     PolarToComplex,
     ScaledTanh,
 )
+
+import keras
+import numpy as np
+from keras import layers
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from ptystudy.config import Arm
 
 MEMBER_GENERATOR = "member_generator"
 """Name of the single-pattern generator a gs2 network with a shared generator applies to each member."""

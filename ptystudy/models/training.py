@@ -1,4 +1,4 @@
-"""Training, saving and loading the networks of phase E (DESIGN §6).
+"""Training, saving and loading the networks of phase E (docs/design.md §6).
 
 A trained network is saved as a directory: ``model.keras`` (Keras' own format, safe
 mode), ``spec.json`` (the ``ModelSpec`` with the input normalisation), ``history.json``
@@ -16,18 +16,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ptystudy.models.data import NetworkData, input_scale, network_data, observable_phase, truth_patches
+from ptystudy.models.figures import plot_loss_history
+from ptystudy.models.layers import PoissonNLL
+from ptystudy.models.networks import ModelSpec, build_pinn, build_supervised
+
 import keras
 import numpy as np
 import tensorflow as tf
 
 from ptystudy.config import Arm, Gs2Generator, TrainingConfig
-from ptystudy.contract import Scan
-from ptystudy.figures import plot_loss_history
 from ptystudy.files import atomic_path, write_json
 from ptystudy.machine import describe_machine
-from ptystudy.models.data import NetworkData, input_scale, network_data, observable_phase, truth_patches
-from ptystudy.models.layers import PoissonNLL
-from ptystudy.models.networks import ModelSpec, build_pinn, build_supervised
+from ptystudy.scan.contract import Scan
 from ptystudy.seeds import derived_seed
 
 logger = logging.getLogger(__name__)

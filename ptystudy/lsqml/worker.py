@@ -1,8 +1,8 @@
-"""A reusable child process that runs LSQML jobs (DESIGN §7), killable on a time-out.
+"""A reusable child process that runs LSQML jobs (docs/design.md §7), killable on a time-out.
 
 pty-chi changes process-wide state (torch's default device and dtype, the numpy, torch
 and random seeds), and torch and TensorFlow crash when loaded in one process, so LSQML
-runs in a fresh interpreter (``python -m ptystudy.lsqml_worker``), never in the caller:
+runs in a fresh interpreter (``python -m ptystudy.lsqml.worker``), never in the caller:
 unlike a multiprocessing child it does not re-import the caller's main module. The child
 pays pty-chi's import once and then serves jobs over its stdin and stdout until stopped.
 A job that overruns its time-out, or a child that dies, kills the child and raises
@@ -13,6 +13,7 @@ study runs LSQML beside network training and gives it part of the cores).
 
 from __future__ import annotations
 
+import atexit
 import logging
 import os
 import subprocess
@@ -28,6 +29,24 @@ from ptystudy.errors import ContractError, TransientError
 logger = logging.getLogger(__name__)
 
 _START_TIMEOUT_S = 300.0
+_SHARED: list[LsqmlWorker] = []
+_SHARED_LOCK = threading.Lock()
+
+
+def lsqml_cpu_threads() -> int:
+    """Half of this machine's cores (at least one): LSQML runs beside network training, and
+    two libraries each using every core slow both down."""
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
+def shared_worker() -> LsqmlWorker:
+    """This process's LSQML worker: one child process for every LSQML run of the process
+    (pty-chi's import is paid once), created on first use and stopped at exit."""
+    with _SHARED_LOCK:
+        if not _SHARED:
+            _SHARED.append(LsqmlWorker(cpu_threads=lsqml_cpu_threads()))
+            atexit.register(_SHARED[0].stop)
+        return _SHARED[0]
 
 
 class LsqmlWorker:
@@ -87,7 +106,7 @@ class LsqmlWorker:
         self.stop()
         threads = [] if self.cpu_threads is None else [str(self.cpu_threads)]
         process = subprocess.Popen(
-            [sys.executable, "-m", "ptystudy.lsqml_worker", *threads], stdin=subprocess.PIPE, stdout=subprocess.PIPE
+            [sys.executable, "-m", "ptystudy.lsqml.worker", *threads], stdin=subprocess.PIPE, stdout=subprocess.PIPE
         )
         connection = _Channel(reader=process.stdout.fileno(), writer=process.stdin.fileno())
         if not connection.poll(_START_TIMEOUT_S):
@@ -155,8 +174,8 @@ def _serve(cpu_threads: int | None = None) -> None:
     warnings.simplefilter("ignore")
     import torch
 
-    from ptystudy.contract import load_scan
-    from ptystudy.ptychi_adapter import describe_environment, run_lsqml
+    from ptystudy.lsqml.adapter import describe_environment, run_lsqml
+    from ptystudy.scan.contract import load_scan
 
     if cpu_threads is not None:
         torch.set_num_threads(cpu_threads)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from ptystudy.config import StudyConfig
-from ptystudy.scan_files import check_scan_files
-from ptystudy.simulate import ScanPlanConfig, make_specimen, plan_specimen_scans
+from ptystudy.scan.existing import check_scan_files
+from ptystudy.scan.simulate import ScanPlanConfig, make_specimen, plan_specimen_scans
 
 
 def check_plan(config: StudyConfig) -> str:

@@ -1,4 +1,4 @@
-"""The study report (DESIGN §8, §10): the tidy metrics table, its figures and summaries."""
+"""The study report (docs/design.md §8, §10): the tidy metrics table, its figures and summaries."""
 
 from __future__ import annotations
 
@@ -11,11 +11,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ptystudy.compare import METRIC_COLUMNS
-from ptystudy.conditions import dose_text
-from ptystudy.figures import arm_rank, arm_title, plot_heatmaps, plot_metric_curves
+from ptystudy.evaluate.compare import METRIC_COLUMNS
+from ptystudy.evaluate.statistics import paired_comparisons, summarise
 from ptystudy.files import write_text
-from ptystudy.statistics import paired_comparisons, summarise
+from ptystudy.naming import arm_rank, arm_title, dose_text
+from ptystudy.report.figures import plot_heatmaps, plot_metric_curves
 
 REPORT_COLUMNS = (*METRIC_COLUMNS, "replicate")
 """The columns of ``report/metrics.csv``: a condition's metrics, per replicate."""

@@ -1,4 +1,4 @@
-"""Where a scan puts its probe: jittered hexagonal lattices on integer pixels (DESIGN §5).
+"""Where a scan puts its probe: jittered hexagonal lattices on integer pixels (docs/design.md §5).
 
 A view, and every scan of a network's training corpus, is laid out like a real
 ptychography scan with step S = (1 - f) D: a hexagonal lattice with a seeded rotation
@@ -124,7 +124,7 @@ def min_spacing_px(overlap: float, diameter_px: float) -> float:
 
 
 def split_rows(height: int, patch_size: int, train_fraction: float) -> tuple[int, int, int]:
-    """The y cut and the centre limits of each split (DESIGN §2).
+    """The y cut and the centre limits of each split (docs/design.md §2).
 
     Returns ``(cut_row, train_y_max, test_y_min)``: train patches lie wholly above row
     ``cut_row`` (centres ``y <= train_y_max``), test patches wholly below it
@@ -137,7 +137,7 @@ def split_rows(height: int, patch_size: int, train_fraction: float) -> tuple[int
 
 
 def split_regions(shape: tuple[int, int], patch_size: int, train_fraction: float) -> dict[Split, Region]:
-    """The patch-centre region of each split of an (H, W) object (DESIGN §2).
+    """The patch-centre region of each split of an (H, W) object (docs/design.md §2).
 
     Raises ``ValueError`` when a split has no room for a patch.
     """
@@ -204,7 +204,7 @@ def plan_scans(
     seed: int,
 ) -> dict[Split, list[PlannedScan]]:
     """Every scan of the study, per split: each view's scan, and in the train split the
-    further scans of each view's training corpus (DESIGN §5).
+    further scans of each view's training corpus (docs/design.md §5).
 
     A view's scan of a split depends on the seed, the view and the split only, never on
     the dose: every dose scans the same positions (paired design). The training corpus of

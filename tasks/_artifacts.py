@@ -12,9 +12,9 @@ from pathlib import Path
 import pandas as pd
 from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-from ptystudy.figures import METRIC_TITLES
-from ptystudy.html_report import png_data_uri
-from ptystudy.report import json_records
+from ptystudy.naming import METRIC_TITLES
+from ptystudy.report.html import png_data_uri
+from ptystudy.report.tables import json_records
 
 SUMMARY_FIGURE = "metrics_vs_dose"
 """The figure the summary artifact shows: every arm's headline scores against dose."""

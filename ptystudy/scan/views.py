@@ -1,4 +1,4 @@
-"""Phase D: the views of a split and each view's training corpus, with gs2 groups (DESIGN §5).
+"""Phase D: the views of a split and each view's training corpus, with gs2 groups (docs/design.md §5).
 
 The positions were laid out in phase C (``scan_layout.plan_scans``); a view is the rows of
 its scan in the split's file, and a view's training corpus is the rows of its train scan
@@ -16,9 +16,9 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ptystudy.config import Seeds, ViewConfig
-from ptystudy.contract import Scan
 from ptystudy.errors import ContractError
-from ptystudy.scan_layout import min_spacing_px, nearest_neighbour_distances
+from ptystudy.scan.contract import Scan
+from ptystudy.scan.lattice import min_spacing_px, nearest_neighbour_distances
 from ptystudy.seeds import condition_rng
 
 
@@ -101,7 +101,7 @@ def _subset(scan: Scan, index: np.ndarray, groups: np.ndarray, metadata: dict[st
 
 
 def build_view(scan: Scan, *, name: str, overlap: float, config: ViewConfig, seeds: Seeds) -> ViewResult:
-    """The ``name`` view of one split file, grouped, with its measured overlap (DESIGN §5).
+    """The ``name`` view of one split file, grouped, with its measured overlap (docs/design.md §5).
 
     Raises
     ------

@@ -1,4 +1,4 @@
-"""Phase G for one condition: align every arm the same way and score it (DESIGN §8, §10).
+"""Phase G for one condition: align every arm the same way and score it (docs/design.md §8, §10).
 
 The scored region is the view's coverage (the central N/2 squares at its positions, the
 same for every arm), eroded by ``ceil(max_shift_px) + 1`` px so a shifted image never
@@ -27,10 +27,12 @@ from typing import Any
 import numpy as np
 from scipy.ndimage import gaussian_filter
 
-from ptystudy.alignment import Alignment, align, bounding_box, scoring_mask
 from ptystudy.config import EvaluationConfig
+from ptystudy.errors import ContractError
+from ptystudy.evaluate.alignment import Alignment, align, bounding_box, scoring_mask
+from ptystudy.evaluate.metrics import FrcCurve, frc_band, frc_curve, mae, ms_ssim, mse, psnr, ssim
 from ptystudy.files import write_atomic, write_text
-from ptystudy.metrics import FrcCurve, frc_band, frc_curve, mae, ms_ssim, mse, psnr, ssim
+from ptystudy.recon import Reconstruction
 
 COMPONENTS = ("amplitude", "phase")
 METRICS = ("mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit", "frc50_onset", "frc_halfbit_onset")
@@ -141,6 +143,44 @@ def compare(
     return comparison
 
 
+def score_condition(
+    truth: np.ndarray, coverage: np.ndarray, recons: dict[str, Reconstruction], settings: EvaluationConfig
+) -> Comparison:
+    """Align and score every arm's reconstruction (and the flat reference) against ``truth``.
+
+    truth : (H, W) complex ground truth; coverage : (H, W) bool, the view's scanned region.
+    Raises ContractError, naming the arm, for a reconstruction on another canvas or one that
+    does not cover the region.
+    """
+    images = {}
+    for arm, recon in recons.items():
+        if recon.obj.shape != truth.shape:
+            raise ContractError(f"{arm} reconstruction: object {recon.obj.shape}, truth canvas {truth.shape}")
+        if not np.all(recon.coverage[coverage]):
+            raise ContractError(f"{arm} reconstruction: does not cover the view's scanned region")
+        images[arm] = recon.obj
+    images[FLAT] = flat_reference(truth, coverage)
+    return compare(truth, coverage, images, settings)
+
+
+def frc_band_text(metrics: dict[str, dict[str, float]]) -> str:
+    """Where the phase FRC stays above 0.5, in words."""
+    phase = metrics["phase"]
+    if phase["frc50"] == 0.0:
+        return "phase FRC never above 0.5"
+    return f"phase FRC > 0.5 from {phase['frc50_onset']:.2f} to {phase['frc50']:.2f} of Nyquist"
+
+
+def score_captions(comparison: Comparison) -> dict[str, str]:
+    """One line per arm: its MS-SSIM scores and its phase FRC band."""
+    return {
+        arm: "MS-SSIM amp {:.2f} phase {:.2f}; {}".format(
+            score.metrics["amplitude"]["ms_ssim"], score.metrics["phase"]["ms_ssim"], frc_band_text(score.metrics)
+        )
+        for arm, score in comparison.arms.items()
+    }
+
+
 def flat_reference(truth: np.ndarray, coverage: np.ndarray) -> np.ndarray:
     """The "no information" prediction: (H, W) complex64, the truth's mean amplitude over
     ``coverage`` with zero phase everywhere."""
@@ -148,7 +188,7 @@ def flat_reference(truth: np.ndarray, coverage: np.ndarray) -> np.ndarray:
 
 
 def metric_rows(comparison: Comparison, dose: float, view: str, split: str) -> list[dict[str, Any]]:
-    """Tidy rows ``dose, view, split, arm, component, metric, value`` (DESIGN §10)."""
+    """Tidy rows ``dose, view, split, arm, component, metric, value`` (docs/design.md §10)."""
     return [
         {
             "dose": dose,

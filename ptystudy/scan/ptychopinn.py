@@ -1,4 +1,4 @@
-"""PtychoPINN's scan file layout, both ways (NOTES: "PtychoPINN's file layout").
+"""PtychoPINN's scan file layout, both ways (docs/notes.md, "PtychoPINN's file layout").
 
 Export writes a contract scan so that PtychoPINN's loaders read it: its raw-data loader
 reads ``diff3d``, its training loader also accepts ``diffraction`` but needs
@@ -14,8 +14,8 @@ nothing is ever unpickled (only the arrays named in ``IMPORTED_KEYS`` are read).
 
 Commands::
 
-    python -m ptystudy.ptychopinn export RUN_DIR OUT_DIR
-    python -m ptystudy.ptychopinn import IN.npz OUT.npz [--nphotons N] [--round-positions]
+    python -m ptystudy.scan.ptychopinn export RUN_DIR OUT_DIR
+    python -m ptystudy.scan.ptychopinn import IN.npz OUT.npz [--nphotons N] [--round-positions]
 """
 
 from __future__ import annotations
@@ -29,8 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from ptystudy import physics
-from ptystudy.contract import (
+from ptystudy.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ContractError
+from ptystudy.files import sha256_file, write_atomic
+from ptystudy.scan import physics
+from ptystudy.scan.contract import (
     SCHEMA_VERSION,
     Scan,
     check_scan,
@@ -41,8 +43,6 @@ from ptystudy.contract import (
     scan_arrays,
     write_scan,
 )
-from ptystudy.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ContractError
-from ptystudy.files import sha256_file, write_atomic
 
 METADATA_KEY = "_metadata"
 DIFFRACTION_KEYS = ("diff3d", "diffraction")
@@ -249,7 +249,7 @@ def _positions(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ptystudy.ptychopinn", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m ptystudy.scan.ptychopinn", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     export = commands.add_parser("export", help="write a run's scans and views in PtychoPINN's layout")
     export.add_argument("run_dir", type=Path)

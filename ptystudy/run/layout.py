@@ -1,4 +1,4 @@
-"""The run directory's layout (DESIGN §10): the only place that turns conditions into paths."""
+"""The run directory's layout (docs/design.md §10): the only place that turns conditions into paths."""
 
 from __future__ import annotations
 

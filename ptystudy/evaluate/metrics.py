@@ -1,4 +1,4 @@
-"""Image quality metrics of phase G (DESIGN §8), for one real component at a time.
+"""Image quality metrics of phase G (docs/design.md §8), for one real component at a time.
 
 Every function takes the ground truth first and the reconstruction second, both 2-D
 float arrays of the same shape, and an optional boolean ``mask`` of the pixels to score
@@ -263,7 +263,7 @@ def frc_curve(truth: np.ndarray, image: np.ndarray, mask: np.ndarray | None = No
 
 
 FRC_SUSTAINED_RINGS = 3
-"""A band of resolved frequencies needs this many rings above the threshold (DESIGN §8)."""
+"""A band of resolved frequencies needs this many rings above the threshold (docs/design.md §8)."""
 
 
 @dataclass(frozen=True)
@@ -285,7 +285,7 @@ class FrcBand:
 
 
 def frc_band(curve: FrcCurve, threshold: float | np.ndarray) -> FrcBand:
-    """The first sustained band of ``curve`` above ``threshold`` (DESIGN §8).
+    """The first sustained band of ``curve`` above ``threshold`` (docs/design.md §8).
 
     The lowest ring (the few Fourier pixels next to zero frequency, which the mean removal
     empties) is left out. A single ring below the threshold between rings above it is

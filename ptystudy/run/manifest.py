@@ -41,7 +41,7 @@ def package_versions() -> dict[str, str]:
 
 
 def build_manifest(config: StudyConfig, records: list[BaseModel]) -> dict[str, Any]:
-    """The ``manifest.json`` payload (DESIGN §10): with the machine (CPU, its vector
+    """The ``manifest.json`` payload (docs/design.md §10): with the machine (CPU, its vector
     extensions, TensorFlow's oneDNN state and threads) that published the run; each
     network's ``history.json`` records the machine that trained it."""
     inputs = {}

@@ -1,4 +1,4 @@
-"""Phase C: simulate every planned scan at one dose, split into train and test (DESIGN §3, §5).
+"""Phase C: simulate every planned scan at one dose, split into train and test (docs/design.md §3, §5).
 
 The specimen depends only on the simulation seed and the planned scans (each view of each
 split, and the training corpora) only on the subsampling seed, never on the dose: every
@@ -19,13 +19,13 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ptystudy import physics
 from ptystudy.conditions import Split
 from ptystudy.config import ObjectFileProbe, ScanConfig, Seeds, SpecimenKind, StudyConfig
-from ptystudy.contract import SCHEMA_VERSION, Scan, complex_array, read_npz
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
-from ptystudy.scan_layout import PlannedScan, plan_scans, split_regions, split_rows
+from ptystudy.scan import physics
+from ptystudy.scan.contract import SCHEMA_VERSION, Scan, complex_array, read_npz
+from ptystudy.scan.lattice import PlannedScan, plan_scans, split_regions, split_rows
 
 logger = logging.getLogger(__name__)
 
@@ -173,7 +173,7 @@ def sample_diffraction(amplitude: np.ndarray, dose: float, seed: Sequence[int]) 
     ``[*seed, chunk number]``, so the result does not depend on the number of threads.
 
     Returns ``(diffraction, totals, scale)``: sqrt(counts) (n, N, N) float32, the total
-    count of each pattern (n,) float64, and the scale s of DESIGN §3.
+    count of each pattern (n,) float64, and the scale s of docs/design.md §3.
     """
     scale = physics.dose_scale(amplitude, dose)
     diffraction = np.empty_like(amplitude)

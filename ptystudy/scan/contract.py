@@ -1,4 +1,4 @@
-"""The scan file contract (DESIGN §4): writing, loading and validating NPZ scans.
+"""The scan file contract (docs/design.md §4): writing, loading and validating NPZ scans.
 
 Every phase reads its inputs through ``load_scan``, which validates every key, shape,
 dtype and value and raises ``ContractError`` naming the file and the problem.

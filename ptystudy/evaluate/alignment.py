@@ -1,4 +1,4 @@
-"""Removing a reconstruction's trivial ambiguities before scoring (DESIGN §8).
+"""Removing a reconstruction's trivial ambiguities before scoring (docs/design.md §8).
 
 Every arm goes through the same steps, in this order, each fitted on the scoring mask:
 a sub-pixel shift (phase cross-correlation, applied only up to ``max_shift_px``), a
@@ -15,7 +15,7 @@ import numpy as np
 from scipy import ndimage
 from skimage.registration import phase_cross_correlation
 
-from ptystudy.metrics import frc_weights
+from ptystudy.evaluate.metrics import frc_weights
 
 REGISTRATION_UPSAMPLING = 20
 """Sub-pixel precision of the shift estimate: 1/20 px."""

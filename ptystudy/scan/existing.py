@@ -1,7 +1,7 @@
 """Phase C on existing scans (``scan.files``): read each dose's train and test files and lay
 out every view on the positions they hold.
 
-A file is in the study's contract layout or in PtychoPINN's (``ptystudy.ptychopinn``).
+A file is in the study's contract layout or in PtychoPINN's (``ptystudy.scan.ptychopinn``).
 Each view takes, from the file's positions, a subset whose mean nearest-neighbour spacing
 is the view's step S = (1 - f) D (greedy thinning in a seeded order, at a minimum distance
 calibrated by bisection); a file too coarse for a view gives all its positions, and the
@@ -21,10 +21,10 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from ptystudy.conditions import Split
-from ptystudy.contract import METADATA_KEY, Scan, load_scan, read_npz
 from ptystudy.errors import ContractError, InfeasibleViewError
-from ptystudy.ptychopinn import import_ptychopinn
-from ptystudy.scan_layout import corpus_scan_name, min_spacing_px, nearest_neighbour_distances
+from ptystudy.scan.contract import METADATA_KEY, Scan, load_scan, read_npz
+from ptystudy.scan.lattice import corpus_scan_name, min_spacing_px, nearest_neighbour_distances
+from ptystudy.scan.ptychopinn import import_ptychopinn
 from ptystudy.seeds import condition_rng
 
 _BISECTIONS = 16

@@ -1,4 +1,4 @@
-"""Physics conventions and the forward model shared by every phase (DESIGN §3).
+"""Physics conventions and the forward model shared by every phase (docs/design.md §3).
 
 Conventions
 -----------
@@ -151,7 +151,7 @@ def probe_diameter_px(probe: np.ndarray, energy_fraction: float = 0.9) -> float:
 
 
 def make_probe(patch_size: int, diameter_fraction: float) -> np.ndarray:
-    """Built-in probe: a Fresnel-defocused circular aperture (DESIGN §3).
+    """Built-in probe: a Fresnel-defocused circular aperture (docs/design.md §3).
 
     A soft-edged disc of diameter ``diameter_fraction * N`` with a converging (curved)
     phase is propagated a short Fresnel distance, which rings its edge. The footprint
@@ -182,7 +182,7 @@ def make_probe(patch_size: int, diameter_fraction: float) -> np.ndarray:
 
 
 def make_object(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
-    """The ``large_features`` specimen: mostly flat discs and bars wider than a probe (DESIGN §3).
+    """The ``large_features`` specimen: mostly flat discs and bars wider than a probe (docs/design.md §3).
 
     Amplitude and phase are independent mixes of smooth multi-octave noise (sigma up to
     16 px) and sharp random discs and bars up to a sixteenth of the object wide. A phase
@@ -215,7 +215,7 @@ def stationary_scales_px(largest_px: float) -> np.ndarray:
 
 
 def make_stationary_object(shape: tuple[int, int], largest_px: float, rng: np.random.Generator) -> np.ndarray:
-    """The default ``stationary`` specimen: features from about 1 px to ``largest_px`` wide (DESIGN §3).
+    """The default ``stationary`` specimen: features from about 1 px to ``largest_px`` wide (docs/design.md §3).
 
     Amplitude and phase are independent sums, one term per feature width w (log-spaced,
     ``stationary_scales_px``), of sharp-edged blobs: periodic Gaussian-filtered white
@@ -289,31 +289,3 @@ def _texture(shape: tuple[int, int], rng: np.random.Generator) -> np.ndarray:
 def _unit_range(field: np.ndarray) -> np.ndarray:
     low, high = field.min(), field.max()
     return (field - low) / (high - low)
-
-
-def raster_positions(
-    shape: tuple[int, int],
-    patch_size: int,
-    step_px: int,
-    jitter_px: int,
-    rng: np.random.Generator,
-) -> tuple[np.ndarray, np.ndarray]:
-    """Jittered raster pool of integer patch centres that keep every patch inside ``shape``.
-
-    Returns ``(ycoords, xcoords)``, each (n,) float64 in object pixels, row-major order.
-    """
-    if step_px < 1:
-        raise ValueError(f"step_px must be >= 1, got {step_px}")
-    if jitter_px < 0 or 2 * jitter_px >= step_px:
-        raise ValueError(f"jitter_px must be in [0, step_px/2), got {jitter_px} with step {step_px}")
-    half = patch_size // 2
-    height, width = shape
-    y_max, x_max = height - patch_size + half, width - patch_size + half
-    if y_max < half or x_max < half:
-        raise ValueError(f"a {patch_size}x{patch_size} patch does not fit a {height}x{width} object")
-    ys, xs = np.meshgrid(np.arange(half, y_max + 1, step_px), np.arange(half, x_max + 1, step_px), indexing="ij")
-    ys, xs = ys.ravel(), xs.ravel()
-    if jitter_px:
-        ys = np.clip(ys + rng.integers(-jitter_px, jitter_px + 1, ys.size), half, y_max)
-        xs = np.clip(xs + rng.integers(-jitter_px, jitter_px + 1, xs.size), half, x_max)
-    return ys.astype(np.float64), xs.astype(np.float64)

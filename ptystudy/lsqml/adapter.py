@@ -1,8 +1,8 @@
-"""The pty-chi 2.2 LSQML adapter (DESIGN §7): the only module that imports ``ptychi``.
+"""The pty-chi 2.2 LSQML adapter (docs/design.md §7): the only module that imports ``ptychi``.
 
 pty-chi sets torch's default device and dtype and reseeds numpy, torch and random for
 the whole process, so ``run_lsqml`` is meant to run in its own process
-(``ptystudy.lsqml_worker``), never where the networks train.
+(``ptystudy.lsqml.worker``), never where the networks train.
 
 Conventions: pty-chi extracts an N x N patch whose top-left pixel is
 ``position - (N - 1) / 2`` (pixel indices, origin top left), so our integer centre ``y``
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ptystudy.config import LsqmlConfig
-from ptystudy.contract import Scan
+from ptystudy.scan.contract import Scan
 
 
 @dataclass(frozen=True)

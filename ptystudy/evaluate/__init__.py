@@ -1,0 +1,1 @@
+"""Phase G: alignment, the metrics, scoring one condition, and statistics over replicates."""

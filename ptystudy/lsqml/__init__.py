@@ -1,0 +1,1 @@
+"""Phase F: pty-chi's LSQML engine behind one adapter, run in a killable worker process."""
