@@ -19,26 +19,15 @@ import time
 from ptystudy.models.inference import reconstruct_view
 from ptystudy.models.training import pattern_evaluations, train_network
 
+from learning import study_views  # experiments/learning.py, beside this script
+
 from ptystudy.conditions import Split
 from ptystudy.config import Arm, StudyConfig
 from ptystudy.evaluate.compare import compare
 from ptystudy.machine import describe_machine, machine_line
 from ptystudy.profiles import add_override_option, parse_override, resolve_config
 from ptystudy.scan.contract import Scan
-from ptystudy.scan.simulate import simulate_study_dose
-from ptystudy.scan.views import build_corpus, build_view
 from ptystudy.stitch import coverage_mask
-
-
-def study_views(config: StudyConfig, dose: float, view: str) -> tuple[dict[Split, Scan], Scan]:
-    """The study's own simulation at ``dose``: view ``view`` of each split, and its training corpus."""
-    scans = simulate_study_dose(config, dose)
-    overlap = config.views.overlaps[view]
-    views = {
-        split: build_view(scans[split], name=view, overlap=overlap, config=config.views, seeds=config.seeds).scan
-        for split in Split
-    }
-    return views, build_corpus(scans[Split.TRAIN], name=view, config=config.views, seeds=config.seeds)
 
 
 def scores(config: StudyConfig, trained, views: dict[Split, Scan]) -> dict[str, float]:
