@@ -188,14 +188,17 @@ def condition_run_name(phase: str) -> Callable[[], str]:
     return name
 
 
-def phase_task(*, name: str, tags: tuple[str, ...] = ()) -> Callable[[Callable[..., Any]], Task[..., Any]]:
+def phase_task(
+    *, name: str, tags: tuple[str, ...] = (), per_condition: bool = True
+) -> Callable[[Callable[..., Any]], Task[..., Any]]:
     """Decorator giving a phase task the study's cache, persistence and retry policy; the
-    code part of its cache key follows the imports of the module the task is defined in."""
+    code part of its cache key follows the imports of the module the task is defined in.
+    A ``per_condition`` task's runs are named after their condition (``condition_run_name``)."""
 
     def decorate(function: Callable[..., Any]) -> Task[..., Any]:
         return task(
             name=name,
-            task_run_name=condition_run_name(name),
+            task_run_name=condition_run_name(name) if per_condition else name,
             cache_policy=RecordInputs() + TASK_SOURCE + CodeVersion(module=function.__module__),
             persist_result=True,
             result_serializer="json",

@@ -12,7 +12,7 @@ from ptystudy.scan.contract import load_scan
 from tasks._prefect import phase_task
 
 
-@phase_task(name="report")
+@phase_task(name="report", per_condition=False)
 def build_report(
     compared: list[CompareRecord], replicates: list[int], specimen: ScanRecord | None, report_dir: str
 ) -> dict[str, Any]:

@@ -306,7 +306,7 @@ def test_a_run_that_stops_before_publishing_is_not_read_from_an_old_summary(
 ):
     """The command line reads the outcome from the flow run's state, not from whatever
     summary.json lies in the run directory (even one with a newer timestamp)."""
-    import flows.study
+    import flows._phases
 
     stale = tmp_path / "report" / "summary.json"
     stale.parent.mkdir(parents=True)
@@ -316,7 +316,7 @@ def test_a_run_that_stops_before_publishing_is_not_read_from_an_old_summary(
     def broken(run):
         raise RuntimeError("simulation crashed")
 
-    monkeypatch.setattr(flows.study, "run_simulation", broken)
+    monkeypatch.setattr(flows._phases, "run_simulation", broken)
     code = main(["--profile", "smoke", "--out", str(tmp_path), "--set", "scan.doses=[1000]"])
     assert code == 1
     captured = capsys.readouterr()

@@ -51,7 +51,7 @@ def test_entering_a_directory_this_process_holds_shares_the_lock(tmp_path):
             [sys.executable, "-c", TRY_LOCK, str(tmp_path), "0"], cwd=REPO, capture_output=True, text=True, timeout=60
         )
         assert result.stdout.startswith("refused") and f'"pid": {os.getpid()}' in result.stdout
-    assert (tmp_path / LOCK_NAME).read_text() == "", "a released lock leaves no holder behind"
+    assert json.loads((tmp_path / LOCK_NAME).read_text())["released_by"] == os.getpid(), "released, not abandoned"
 
 
 def test_of_two_studies_started_at_the_same_moment_exactly_one_holds_the_directory(tmp_path):

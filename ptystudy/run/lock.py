@@ -71,6 +71,19 @@ def last_complete_study(cache_dir: Path) -> float | None:
     return float(json.loads(path.read_text())["started"]) if path.is_file() else None
 
 
+def unreleased_holder(record: str) -> str | None:
+    """The holder named in a lock file's ``record`` if it never released the lock (it died);
+    None for an empty record or one its holder wrote on release."""
+    record = record.strip()
+    if not record:
+        return None
+    try:
+        released = "released_by" in json.loads(record)
+    except (json.JSONDecodeError, TypeError):
+        released = False
+    return None if released else record
+
+
 _HELD: dict[Path, RunLock] = {}
 """The run directories this process holds, by resolved path."""
 _HELD_GUARD = threading.Lock()
@@ -118,7 +131,7 @@ class RunLock:
                 f"the output directory {self.root} is in use by another study ({holder}); "
                 "wait for it to finish or choose another --out"
             ) from None
-        self.taken_over = os.read(handle, 4096).decode(errors="replace").strip() or None
+        self.taken_over = unreleased_holder(os.read(handle, 4096).decode(errors="replace"))
         os.lseek(handle, 0, os.SEEK_SET)
         os.ftruncate(handle, 0)
         holder = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.strftime("%Y-%m-%d %H:%M:%S")}
@@ -137,8 +150,13 @@ class RunLock:
             return
         with _HELD_GUARD:
             _HELD.pop(self.root.resolve(), None)
-            if self._handle is not None:  # an empty record says the holder released it
+            if self._handle is not None:  # a "released" record: no takeover for the next study
                 os.ftruncate(self._handle, 0)
+                os.lseek(self._handle, 0, os.SEEK_SET)
+                os.write(
+                    self._handle,
+                    json.dumps({"released_by": os.getpid(), "at": time.strftime("%Y-%m-%d %H:%M:%S")}).encode(),
+                )
                 fcntl.flock(self._handle, fcntl.LOCK_UN)
                 os.close(self._handle)
                 self._handle = None
