@@ -17,6 +17,7 @@ from ptystudy.conditions import Condition, Split
 from ptystudy.files import sha256_file
 from ptystudy.machine import CONCURRENT_TRAININGS
 from ptystudy.records import CompareRecord, FileRecord, ModelRecord, ReconRecord, ScanRecord, ViewRecord
+from ptystudy.scan.hdf5 import companion_files
 from ptystudy.scan.simulate import ScanPlanConfig
 from ptystudy.seeds import derived_seed
 from tasks._prefect import submit_under_limits
@@ -71,7 +72,14 @@ def import_jobs(run: StudyRun) -> dict[float, PrefectFuture[Any]]:
     read = run.phase(import_scans)
     return {
         float(dose): read.submit(
-            {split: FileRecord.of(Path(name)) for split, name in files.model_dump().items()},
+            {
+                **{split: FileRecord.of(Path(name)) for split, name in files.model_dump().items()},
+                **{  # a product.h5's patterns are in its diffraction.h5: both in the key
+                    f"{split} {path.name}": FileRecord.of(path)
+                    for split, name in files.model_dump().items()
+                    for path in companion_files(Path(name))
+                },
+            },
             ScanPlanConfig.of(config),
             config.seeds,
             float(dose),

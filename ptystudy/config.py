@@ -58,7 +58,8 @@ class ObjectFileProbe(StrEnum):
 
 
 class ScanFiles(_Frozen):
-    """One dose's existing scans: a train file and a test file (contract or PtychoPINN layout)."""
+    """One dose's existing scans: a train file and a test file (contract or PtychoPINN NPZ, a
+    Ptychodus product.h5 beside its diffraction.h5, or a CXI file)."""
 
     train: str
     test: str
@@ -248,6 +249,28 @@ class LsqmlConfig(_Frozen):
     """A run longer than this is killed and retried (a hung worker)."""
 
 
+class GeometryConfig(_Frozen):
+    """The physical scale of the study's pixel physics, used only to write files other
+    tools read (``ptystudy.scan.hdf5``) and recorded in the manifest; no phase uses it."""
+
+    photon_energy_eV: float = Field(10_000.0, gt=0)  # noqa: N815
+    """Nominal photon energy (10 keV, a hard X-ray beamline's)."""
+    detector_distance_m: float = Field(2.0, gt=0)
+    """Sample-to-detector distance."""
+    detector_pixel_size_m: float = Field(75e-6, gt=0)
+    """Detector pixel pitch (an Eiger's 75 um)."""
+
+    @property
+    def wavelength_m(self) -> float:
+        """hc / E."""
+        return 1.239841984e-6 / self.photon_energy_eV
+
+    def object_pixel_size_m(self, patch_size: int) -> float:
+        """The object pixel of far-field ptychography with ``patch_size`` detector pixels:
+        lambda z / (N p)."""
+        return self.wavelength_m * self.detector_distance_m / (patch_size * self.detector_pixel_size_m)
+
+
 class EvaluationConfig(_Frozen):
     """Phase G: alignment and scoring against the ground truth (docs/design.md §8)."""
 
@@ -308,6 +331,7 @@ class StudyConfig(_Frozen):
     training: TrainingConfig = TrainingConfig()
     lsqml: LsqmlConfig = LsqmlConfig()
     evaluation: EvaluationConfig = EvaluationConfig()
+    geometry: GeometryConfig = GeometryConfig()
     seeds: Seeds = Seeds()
     replicates: int = Field(3, ge=1, le=20)
     """R: repeats of every condition, each with its own photon noise, scan layouts, training

@@ -10,13 +10,16 @@ from pathlib import Path
 
 from flows.study import study
 
+import h5py
 import numpy as np
 import pandas as pd
 import pytest
 
+from ptystudy.config import GeometryConfig
 from ptystudy.files import sha256_file
 from ptystudy.run.layout import RunLayout
 from ptystudy.scan.contract import Scan, load_scan
+from ptystudy.scan.hdf5 import CXI_FILE, DIFFRACTION_FILE, PRODUCT_FILE, export_scan
 from ptystudy.scan.simulate import simulate_study_dose
 
 pytestmark = pytest.mark.integration
@@ -113,3 +116,26 @@ def test_a_ptychopinn_object_file_is_scanned_with_the_built_in_probe(prefect_ser
     assert "object_file_probe: builtin" in scan.metadata["provenance"]["probe"]
     manifest = json.loads(RunLayout(tmp_path / "run").manifest.read_text())
     assert manifest["config"]["scan"]["object_file_probe"] == "builtin"
+
+
+def test_the_study_runs_on_ptychodus_and_cxi_scans(prefect_server, tmp_path, smoke_config):
+    """Each dose's scans exported as a Ptychodus pair (1e3, 1e5) or a CXI file (1e4), then read
+    back through ``scan.files``: 12/12, and editing a diffraction.h5 recomputes its dose."""
+    files = {}
+    for dose in smoke_config.scan.doses:
+        scans = simulate_study_dose(smoke_config, dose)
+        files[str(int(dose))] = {}
+        for split, scan in scans.items():
+            folder = tmp_path / "given" / f"{int(dose)}_{split}"
+            export_scan(scan, folder, GeometryConfig(), name=f"{dose:g} {split}")
+            chosen = CXI_FILE if dose == 1e4 else PRODUCT_FILE
+            files[str(int(dose))][str(split)] = str(folder / chosen)
+    overrides = {"scan.files": files}
+    summary = study(profile="smoke", out=str(tmp_path / "run"), overrides=overrides)
+    assert (summary["n_conditions"], summary["n_success"], summary["n_failed"]) == (12, 12, 0)
+    assert summary["phases"]["import"]["tasks"] == 3
+
+    with h5py.File(tmp_path / "given" / "1000_test" / DIFFRACTION_FILE, "r+") as h5:
+        h5["patterns"][0, 0, 0] += 1  # one more photon: a new scan for that dose only
+    again = study(profile="smoke", out=str(tmp_path / "run"), overrides=overrides)
+    assert (again["phases"]["import"]["cached"], again["phases"]["import"]["tasks"]) == (2, 3)

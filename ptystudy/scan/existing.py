@@ -1,7 +1,8 @@
 """Phase C on existing scans (``scan.files``): read each dose's train and test files and lay
 out every view on the positions they hold.
 
-A file is in the study's contract layout or in PtychoPINN's (``ptystudy.scan.ptychopinn``).
+A file is in the study's contract layout, in PtychoPINN's (``ptystudy.scan.ptychopinn``), a
+Ptychodus ``product.h5`` beside its ``diffraction.h5``, or a CXI file (``ptystudy.scan.hdf5``).
 Each view takes, from the file's positions, a subset whose mean nearest-neighbour spacing
 is the view's step S = (1 - f) D (greedy thinning in a seeded order, at a minimum distance
 calibrated by bisection); a file too coarse for a view gives all its positions, and the
@@ -23,6 +24,7 @@ from scipy.spatial import cKDTree
 from ptystudy.conditions import Split
 from ptystudy.errors import ContractError, InfeasibleViewError
 from ptystudy.scan.contract import METADATA_KEY, Scan, load_scan, read_npz
+from ptystudy.scan.hdf5 import HDF5_SUFFIXES, read_hdf5_scan
 from ptystudy.scan.lattice import corpus_scan_name, min_spacing_px, nearest_neighbour_distances
 from ptystudy.scan.ptychopinn import import_ptychopinn
 from ptystudy.seeds import condition_rng
@@ -31,7 +33,7 @@ _BISECTIONS = 16
 
 
 def read_scan_file(path: Path, *, dose: float, round_positions: bool) -> Scan:
-    """A user's scan file in either layout, its dose recorded as ``dose``.
+    """A user's scan file in any of the layouts above, its dose recorded as ``dose``.
 
     Raises
     ------
@@ -39,6 +41,8 @@ def read_scan_file(path: Path, *, dose: float, round_positions: bool) -> Scan:
         Naming the file, if it is in neither layout or breaks the contract.
     """
     path = Path(path)
+    if path.suffix in HDF5_SUFFIXES:
+        return read_hdf5_scan(path, round_positions=round_positions, dose=dose)
     has_metadata = METADATA_KEY in read_npz(path, keys=(METADATA_KEY,))
     if not has_metadata:
         return import_ptychopinn(path, round_positions=round_positions, dose=dose)
