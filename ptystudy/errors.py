@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import errno
+import sys
+from collections.abc import Callable
 
 EXIT_OK = 0
 """Exit status of every command of the project when it did what was asked."""
@@ -39,3 +41,18 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, (TransientError, TimeoutError, MemoryError, ConnectionError)):
         return True
     return isinstance(error, OSError) and error.errno in _TRANSIENT_ERRNOS
+
+
+def run_command(action: Callable[[], str]) -> int:
+    """Run a command's ``action`` and print what it returns; return the project's exit status:
+    2 (and one ``error:`` line) for bad input (a broken or missing file), 1 for a failure
+    while writing, 0 otherwise."""
+    try:
+        print(action())
+    except (ContractError, FileNotFoundError) as err:  # bad input: nothing was done
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except OSError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK

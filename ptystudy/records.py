@@ -127,11 +127,12 @@ class ModelRecord(_Record):
         arm: str,
         paths: dict[str, Path],
         history: dict[str, Any],
+        pattern_evaluations: int,
         seed: int,
         seconds: float,
     ) -> ModelRecord:
         """The record of a network saved at ``paths`` (model, spec, history, loss) that trained
-        as ``history`` (``models.training``'s history) says."""
+        as ``history`` (``models.training``'s history) says, with the work it did."""
         fields = ("epochs_run", "max_epochs", "best_epoch", "stop_reason", "n_samples", "n_train", "samples_per_group")
         return cls(
             dose=dose,
@@ -142,7 +143,7 @@ class ModelRecord(_Record):
             history=FileRecord.of(paths["history"]),
             loss_figure=FileRecord.of(paths["loss"]),
             **{name: history[name] for name in fields},
-            pattern_evaluations=int(sum(history["pattern_evaluations"].values())),
+            pattern_evaluations=pattern_evaluations,
             seed=seed,
             seconds=seconds,
         )

@@ -66,7 +66,9 @@ def compare_condition(
     for arm, caption in captions.items():
         get_run_logger().info("%s %s %s %s: %s", arm_title(arm), dose_text(view.dose), view.view, view.split, caption)
     return CompareRecord(
-        **dict(zip(("dose", "view", "split"), view.condition, strict=True)),
+        dose=view.dose,
+        view=view.view,
+        split=view.split,
         arms=tuple(comparison.arms),
         **{name: FileRecord.of(path) for name, path in files.items()},
         seconds=time.perf_counter() - started,

@@ -28,7 +28,7 @@ def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, r
     corpus = load_scan(view.corpus.verified(), require_groups=True)
     trained = train_network(corpus, Arm(arm), training, seed=seed, label=label)
     paths = save_network(trained, RunLayout(Path(run_dir)).model_dir(view.dose, view.view, arm))
-    history = trained.history
+    history, work = trained.history, pattern_evaluations(trained.history)
     get_run_logger().info(
         "%s: %d epochs (best %d) of %d samples from %d, %.0f samples/s, %.3g pattern evaluations, "
         "best validation loss %.5g; %s",
@@ -38,9 +38,9 @@ def train_arm(view: ViewRecord, arm: Arm, training: TrainingConfig, seed: int, r
         history["samples_per_epoch"],
         history["n_train"],
         history["train_samples_per_second"],
-        pattern_evaluations(history),
+        work,
         history["val_loss"][history["best_epoch"] - 1],
         history["stop_reason"],
     )
     seconds = time.perf_counter() - started
-    return ModelRecord.of(view.dose, view.view, str(arm), paths, history, seed, seconds)
+    return ModelRecord.of(view.dose, view.view, str(arm), paths, history, work, seed, seconds)

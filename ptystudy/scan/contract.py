@@ -315,3 +315,10 @@ def _check_metadata(scan: Scan, path: Path) -> None:
             f"{path}: mean sum(diffraction**2) per pattern is {measured:.6g} photons but the "
             f"metadata records {recorded:.6g}{hint}"
         )
+
+
+def imported_message(target: Path, scan: Scan) -> str:
+    """Write an imported ``scan`` to ``target``; the line an import command prints."""
+    write_scan(target, scan)
+    counts = scan.metadata["mean_counts_per_pattern"]
+    return f"wrote {target}: {scan.n_patterns} patterns, {counts:.1f} photons per pattern"

@@ -46,11 +46,19 @@ import h5py
 import numpy as np
 
 from ptystudy.config import GeometryConfig
-from ptystudy.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ContractError
+from ptystudy.errors import ContractError, run_command
 from ptystudy.files import atomic_path, sha256_file
 from ptystudy.recon import load_recon
 from ptystudy.scan import physics
-from ptystudy.scan.contract import SCHEMA_VERSION, Scan, check_scan, load_scan, mean_counts, pattern_totals, write_scan
+from ptystudy.scan.contract import (
+    SCHEMA_VERSION,
+    Scan,
+    check_scan,
+    imported_message,
+    load_scan,
+    mean_counts,
+    pattern_totals,
+)
 
 DIFFRACTION_FILE = "diffraction.h5"
 PRODUCT_FILE = "product.h5"
@@ -478,24 +486,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     imported.add_argument("--round-positions", action="store_true", help="round positions to whole pixels")
     imported.add_argument("--dose", type=float, help="the nominal dose to record (default: the measured mean)")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "export":
-            written = export_run(args.run_dir, args.out_dir)
-            print(f"wrote {len(written)} HDF5 file(s) under {args.out_dir}")
-        else:
-            scan = read_hdf5_scan(args.source, round_positions=args.round_positions, dose=args.dose)
-            write_scan(args.target, scan)
-            print(
-                f"wrote {args.target}: {scan.n_patterns} patterns, "
-                f"{scan.metadata['mean_counts_per_pattern']:.1f} photons per pattern"
-            )
-    except (ContractError, FileNotFoundError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+    if args.command == "export":
+        return run_command(
+            lambda: f"wrote {len(export_run(args.run_dir, args.out_dir))} HDF5 file(s) under {args.out_dir}"
+        )
+    return run_command(
+        lambda: imported_message(
+            args.target, read_hdf5_scan(args.source, round_positions=args.round_positions, dose=args.dose)
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from ptystudy.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ContractError
+from ptystudy.errors import ContractError, run_command
 from ptystudy.files import sha256_file, write_atomic
 from ptystudy.scan import physics
 from ptystudy.scan.contract import (
@@ -37,11 +37,11 @@ from ptystudy.scan.contract import (
     Scan,
     check_scan,
     complex_array,
+    imported_message,
     load_scan,
     mean_counts,
     read_npz,
     scan_arrays,
-    write_scan,
 )
 
 METADATA_KEY = "_metadata"
@@ -261,26 +261,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     imported.add_argument("--round-positions", action="store_true", help="round continuous positions to pixels")
     imported.add_argument("--dose", type=float, help="the nominal dose to record (default: the measured mean)")
     args = parser.parse_args(argv)
-    try:
-        if args.command == "export":
-            written = export_run(args.run_dir, args.out_dir)
-            print(f"wrote {len(written)} file(s) in PtychoPINN's layout under {args.out_dir}")
-        else:
-            scan = import_ptychopinn(
+    if args.command == "export":
+        return run_command(
+            lambda: (
+                f"wrote {len(export_run(args.run_dir, args.out_dir))} file(s) in PtychoPINN's layout "
+                f"under {args.out_dir}"
+            )
+        )
+    return run_command(
+        lambda: imported_message(
+            args.target,
+            import_ptychopinn(
                 args.source, nphotons=args.nphotons, round_positions=args.round_positions, dose=args.dose
-            )
-            write_scan(args.target, scan)
-            print(
-                f"wrote {args.target}: {scan.n_patterns} patterns, "
-                f"{scan.metadata['mean_counts_per_pattern']:.1f} photons per pattern"
-            )
-    except (ContractError, FileNotFoundError) as err:  # bad input: nothing was done
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except OSError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return EXIT_FAILED
-    return EXIT_OK
+            ),
+        )
+    )
 
 
 if __name__ == "__main__":
