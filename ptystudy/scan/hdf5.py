@@ -265,8 +265,8 @@ def read_hdf5_scan(source: Path, *, round_positions: bool = False, dose: float |
         return _scan_from(source, *_read_cxi(source), round_positions, dose)
     folder = source if source.is_dir() else source.parent
     diffraction_path, product_path = folder / DIFFRACTION_FILE, folder / PRODUCT_FILE
-    counts, pattern_indexes = _read_patterns(diffraction_path)
-    fields = _read_product(product_path, counts.shape[-1])
+    counts, pattern_indexes, detector_pixel_m = _read_patterns(diffraction_path)
+    fields = {**_read_product(product_path, counts.shape[-1]), "detector_pixel_m": detector_pixel_m}
     if fields["indexes"].size != pattern_indexes.size:
         raise ContractError(
             f"{product_path}: {fields['indexes'].size} probe positions for {pattern_indexes.size} patterns "
@@ -314,14 +314,15 @@ def _whole_counts(path: Path, key: str, counts: np.ndarray) -> np.ndarray:
     return values
 
 
-def _read_patterns(path: Path) -> tuple[np.ndarray, np.ndarray]:
-    """Whole-photon counts (n, N, N) and their indexes (n,)."""
+def _read_patterns(path: Path) -> tuple[np.ndarray, np.ndarray, float]:
+    """Whole-photon counts (n, N, N), their indexes (n,) and the detector pixel (m; NaN if unsaid)."""
     with _h5(path) as h5:
         counts = _whole_counts(path, "/patterns", _dataset(h5, "patterns", path))
         indexes = _dataset(h5, "indexes", path) if "indexes" in h5 else np.arange(counts.shape[0])
+        detector_pixel_m = float(h5["patterns"].attrs.get("detector_pixel_width_m", np.nan))
     if indexes.shape != (counts.shape[0],):
         raise ContractError(f"{path}: /indexes holds {indexes.size} entries for {counts.shape[0]} patterns")
-    return counts, indexes
+    return counts, indexes, detector_pixel_m
 
 
 def _read_product(path: Path, patch_size: int) -> dict[str, Any]:
@@ -435,9 +436,7 @@ def _scan_from(
 def _check_geometry(path: Path, pixel_m: float, patch_size: int, fields: dict[str, Any]) -> None:
     """A product's object pixel must be lambda z / (N p) when the file gives all four."""
     energy_ev, distance_m = fields["geometry"]
-    detector_m = fields.get("detector_pixel_m", np.nan)
-    if path.suffix != ".cxi":
-        detector_m = _detector_pixel(path.parent / DIFFRACTION_FILE)
+    detector_m = fields["detector_pixel_m"]
     if not all(np.isfinite(value) and value > 0 for value in (energy_ev, distance_m, detector_m)):
         return
     expected = GeometryConfig(
@@ -448,13 +447,6 @@ def _check_geometry(path: Path, pixel_m: float, patch_size: int, fields: dict[st
             f"{path}: the object pixel ({pixel_m:.4g} m) contradicts the geometry "
             f"(lambda z / (N p) = {expected:.4g} m at {energy_ev:g} eV, {distance_m:g} m, {detector_m:g} m pixels)"
         )
-
-
-def _detector_pixel(path: Path) -> float:
-    if not path.is_file():
-        return np.nan
-    with _h5(path) as h5:
-        return float(h5["patterns"].attrs.get("detector_pixel_width_m", np.nan)) if "patterns" in h5 else np.nan
 
 
 def _pixel_positions(
