@@ -56,9 +56,9 @@ def descendants(root: int, table: dict[int, tuple[int, int]]) -> set[Process]:
     return found
 
 
-def running(processes: set[Process]) -> set[Process]:
-    """Those of ``processes`` still running (same pid, same start time)."""
-    table = process_table()
+def running(processes: set[Process], table: dict[int, tuple[int, int]] | None = None) -> set[Process]:
+    """Those of ``processes`` still running (same pid, same start time) in ``table`` (read now if None)."""
+    table = process_table() if table is None else table
     return {(pid, start) for pid, start in processes if table.get(pid, (0, -1))[1] == start}
 
 
@@ -87,7 +87,7 @@ def watch(pid: int, poll_s: float = POLL_S) -> set[Process]:
         table = process_table()
         if table.get(pid, (0, -1))[1] != study[1]:
             break
-        known = running(known) | {process for process in descendants(pid, table) if process[0] != me}
+        known = running(known, table) | {process for process in descendants(pid, table) if process[0] != me}
         time.sleep(poll_s)
     left = running(known)
     stop(left)
