@@ -29,7 +29,7 @@ from prefect import flow, get_run_logger
 from prefect.states import Completed, State
 from pydantic import Field
 
-from ptystudy.conditions import Condition, Selection, Split, needed_conditions, selected_conditions
+from ptystudy.conditions import Condition, Selection, Split, conditions, needed_conditions, selected_conditions
 from ptystudy.config import ConfigError, Profile, StudyConfig
 from ptystudy.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ContractError, InfeasibleViewError
 from ptystudy.profiles import add_override_option, parse_override, resolve_config
@@ -109,7 +109,7 @@ def study(
 
     Args:
         profile: Study size: smoke (tests, about 2 minutes on 2 CPU cores), quick (a laptop,
-            about 10 minutes on 2 cores) or paper (a GPU machine).
+            about 12 minutes on 2 cores) or paper (a GPU machine).
         config_file: Path of a YAML file whose fields override the profile's, on the machine
             that runs the flow. None: the profile alone.
         out: Run directory for results, report and cache. None: the folder runs/ and the
@@ -168,7 +168,7 @@ def study(
             [record for _, record in scored], [replicate for replicate, _ in scored], specimen, str(layout.report_dir)
         )
         summary = publish_study(config, str(layout.root), summary, records, first, scored, report)
-        if plan.selection.describe() == "all conditions":
+        if len(plan.selected) == len(conditions(config)):  # the whole matrix, however it was selected
             record_complete_study(layout.cache_dir, started)
     if summary["n_failed"]:
         raise StudyFailed(outcome_text(summary), summary)
