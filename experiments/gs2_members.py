@@ -1,24 +1,24 @@
 """What a trained gs2 PtychoPINN holds in each group member, and how its reconstruction is read.
 
-    python experiments/gs2_members.py [--profile quick] [--dose 100000] [--view dense]
-                                     [--seeds 7 1 2] [--set section.field=value ...]
+    python experiments/gs2_members.py [--arm pinn] [--profile quick] [--dose 100000]
+                                     [--view dense] [--seeds 7 1 2] [--set section.field=value ...]
 
-Trains the ``pinn`` arm on the study's own corpus once per initialisation seed, then
-reconstructs the view's test and train splits in four ways and scores each as phase G
-does (phase and amplitude MS-SSIM after alignment):
+Trains a gs2 arm (``pinn``, PtychoPINN's joint generator, or ``pinn_shared``) on the
+study's own corpus once per initialisation seed, then reconstructs the view's test and
+train splits in four ways and scores each as phase G does (phase and amplitude MS-SSIM after alignment):
 
-- ``seed own``: each group's seed member's own prediction (the study's inference);
+- ``seed own``: each group's seed member's own prediction;
 - ``seed merged``: the seed member's patch after the group merge (what the loss constrains);
-- ``all own``: every member's own prediction, each at its own position;
+- ``all own``: every member's own prediction, each at its own position (the study's
+  inference, as PtychoPINN's ``reassemble_position`` reads a gs2 model);
 - ``member k own``: only member k (k >= 1, a neighbour) of every group.
 
 It also prints, per member, the mean and standard deviation of the predicted amplitude over
 the predicted (central N/2) squares of the test split, beside the truth's, and their mean
 Pearson correlation with the truth per patch. The merge only constrains the average of the
-members where they overlap, so the members need not be equally good: with
-``--set training.gs2_generator=joint`` (PtychoPINN's published form) one member carries the
-reconstruction; with the default shared generator every member is predicted alike
-(RESULTS.md).
+members where they overlap, so the members need not be equally good: with the joint
+generator (PtychoPINN's published form) one member carries the reconstruction; with the
+shared generator every member is predicted alike (RESULTS.md).
 """
 
 from __future__ import annotations
@@ -111,9 +111,9 @@ def member_statistics(view: Scan, own: np.ndarray, merged: np.ndarray, members: 
     return lines
 
 
-def run(config: StudyConfig, views: dict[Split, Scan], corpus: Scan, seed: int) -> None:
+def run(config: StudyConfig, arm: Arm, views: dict[Split, Scan], corpus: Scan, seed: int) -> None:
     started = time.perf_counter()
-    trained = train_network(corpus, Arm.PINN, config.training, seed=seed, label="pinn")
+    trained = train_network(corpus, arm, config.training, seed=seed, label=str(arm))
     history = trained.history
     print(
         f"seed {seed}: best epoch {history['best_epoch']} of {history['epochs_run']} "
@@ -141,20 +141,19 @@ def main() -> None:
     parser.add_argument("--dose", type=float, default=1e5)
     parser.add_argument("--view", default="dense")
     parser.add_argument("--seeds", type=int, nargs="+", default=[7, 1, 2])
-    add_override_option(parser, "training.gs2_generator=joint")
+    parser.add_argument("--arm", default="pinn", choices=[str(arm) for arm in Arm if arm.is_gs2])
+    add_override_option(parser, "training.max_epochs=30")
     args = parser.parse_args()
     config = resolve_config(args.profile, overrides=dict(parse_override(text) for text in args.overrides))
-    if Arm.PINN not in config.training.arms:
-        parser.error("the profile does not train the pinn arm")
     print(machine_line(describe_machine()))
     print(
-        f"profile {args.profile}, dose {args.dose:g}, "
+        f"arm {args.arm}, profile {args.profile}, dose {args.dose:g}, "
         f"view {args.view}" + "".join(f", {text}" for text in args.overrides)
     )
     views, corpus = study_views(config, args.dose, args.view)
     print(f"corpus: {corpus.n_patterns} patterns; views: " + ", ".join(f"{s} {v.n_patterns}" for s, v in views.items()))
     for seed in args.seeds:
-        run(config, views, corpus, seed)
+        run(config, Arm(args.arm), views, corpus, seed)
 
 
 if __name__ == "__main__":

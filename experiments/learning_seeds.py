@@ -46,7 +46,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
     parser.add_argument("--min-samples", type=int, default=600)
-    parser.add_argument("--arms", nargs="+", default=["pinn:shared", "pinn:joint", "pinn_gs1", "supervised"])
+    parser.add_argument("--arms", nargs="+", default=["pinn_shared", "pinn", "pinn_gs1", "supervised"])
     add_override_option(parser, "training.max_epochs=30")
     args = parser.parse_args()
     overrides = {**TEST_OVERRIDES, **dict(parse_override(text) for text in args.overrides)}
@@ -57,13 +57,13 @@ def main() -> None:
     print(f"corpus {corpus.n_patterns} patterns; settings {overrides}")
     print("| arm | seed | amplitude r | phase r | best / first validation loss | epochs | seconds |")
     print("|---|---|---|---|---|---|---|")
+    config = resolve_config("smoke", overrides=overrides)
     for name in args.arms:
-        arm, _, generator = name.partition(":")
-        config = resolve_config("smoke", overrides={**overrides, "training.gs2_generator": generator or "shared"})
+        arm = Arm(name)
         lowest, highest_ratio = [1.0, 1.0], 0.0
         for seed in args.seeds:
             started = time.perf_counter()
-            trained = train_network(corpus, Arm(arm), config.training, seed=seed)
+            trained = train_network(corpus, arm, config.training, seed=seed)
             obj, coverage = reconstruct_view(trained.model, trained.spec, corpus, batch_size=64)
             scores = correlations(obj, coverage, corpus.obj)
             lowest = [min(low, value) for low, value in zip(lowest, scores, strict=True)]

@@ -132,7 +132,7 @@ def training_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPha
             continue
         for arm in config.training.arms:
             seed = derived_seed(config.seeds.grouping, condition.dose, condition.view, arm)
-            arguments = (view, arm, config.training, seed, run.run_dir)
+            arguments = (view, arm, config.training.for_arm(arm), seed, run.run_dir)
             jobs.append(((condition.dose, condition.view, str(arm)), partial(submit_under_limits, train, *arguments)))
     return HeavyPhase(
         "train",
@@ -218,8 +218,6 @@ def run_compare(
     for condition in compared:
         run.ledger.complete(condition)
     return compared
-
-
 
 
 def run_replicate(run: StudyRun) -> tuple[list[Any], list[CompareRecord]]:

@@ -132,5 +132,3 @@ def finish_task(
 
 def describe(error: BaseException) -> str:
     return f"{type(error).__name__}: {error}"
-
-

@@ -30,8 +30,9 @@ from prefect.states import Completed, State
 from pydantic import Field
 
 from ptystudy.conditions import Condition, Selection, Split, conditions, needed_conditions, selected_conditions
-from ptystudy.config import ConfigError, Profile, StudyConfig
+from ptystudy.config import Arm, ConfigError, Profile, StudyConfig
 from ptystudy.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_OK, ContractError, InfeasibleViewError
+from ptystudy.naming import dose_text
 from ptystudy.profiles import add_override_option, parse_override, resolve_config
 from ptystudy.records import ScanRecord
 from ptystudy.run.layout import RunLayout
@@ -165,7 +166,11 @@ def study(
         progress.finish(outcome_text(summary))
         specimen = next((r for r in first if isinstance(r, ScanRecord) and r.split == Split.TRAIN), None)
         report = for_run(build_report, layout.cache_dir, fresh=fresh)(
-            [record for _, record in scored], [replicate for replicate, _ in scored], specimen, str(layout.report_dir)
+            [record for _, record in scored],
+            [replicate for replicate, _ in scored],
+            specimen,
+            dict(config.views.overlaps),
+            str(layout.report_dir),
         )
         summary = publish_study(config, str(layout.root), summary, records, first, scored, report)
         if len(plan.selected) == len(conditions(config)):  # the whole matrix, however it was selected
@@ -195,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     with ExitStack() as held:
         try:
-            overrides = dict(parse_override(text) for text in args.overrides)
+            overrides = cli_overrides(args)
             plan = plan_study(args.profile, args.config_file, overrides, select, args.replicates, args.out)
             if args.dask and not os.environ.get("PREFECT_API_URL"):
                 raise ValueError("--dask needs a Prefect server: start one and set PREFECT_API_URL (see README)")
@@ -223,9 +228,18 @@ def main(argv: list[str] | None = None) -> int:
     return EXIT_OK if state.is_completed() and summary["n_failed"] == 0 else EXIT_FAILED
 
 
+def cli_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The configuration overrides of a command line: each ``--set``, and ``--arm`` as
+    ``training.arms`` (in the order given, repeats dropped)."""
+    overrides = dict(parse_override(text) for text in args.overrides)
+    if args.arm:
+        overrides["training.arms"] = list(dict.fromkeys(args.arm))
+    return overrides
+
+
 def get_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="Run the dose x overlap ptychography study.")
-    parser.add_argument("--profile", default="quick", choices=["smoke", "quick", "paper"])
+    parser.add_argument("--profile", default="quick", choices=[str(profile) for profile in Profile])
     parser.add_argument("--config", dest="config_file", help="YAML file overriding the profile")
     parser.add_argument("--out", help="run directory (default runs/<profile>)")
     parser.add_argument("--fresh", action="store_true", help="ignore cached results and recompute")
@@ -239,6 +253,12 @@ def get_parser() -> argparse.ArgumentParser:
     parser.add_argument("--replicates", type=int, help="repeats of every condition (default: the profile's)")
     parser.add_argument("--dose", type=float, action="append", help="run only this dose (repeatable)")
     parser.add_argument("--view", action="append", help="run only this view (repeatable)")
+    parser.add_argument(
+        "--arm",
+        action="append",
+        choices=[str(arm) for arm in Arm if arm.is_network],
+        help="train and score only this network arm (repeatable; LSQML, the reference, always runs)",
+    )
     parser.add_argument(
         "--split", action="append", choices=[str(split) for split in Split], help="run only this split (repeatable)"
     )
@@ -264,7 +284,7 @@ def format_counts(summary: dict[str, Any], out: str) -> str:
     if summary.get("selection", "all conditions") != "all conditions":
         lines.append(f"  selected: {summary['selection']}")
     lines += [
-        f"  failed: dose {f['dose']:g} {f['view']} {f['split']} in {f['phase']}: {f['error']}"
+        f"  failed: dose {dose_text(f['dose'])} {f['view']} {f['split']} in {f['phase']}: {f['error']}"
         for f in summary["failures"]
     ]
     lines.append(f"results: {out}")

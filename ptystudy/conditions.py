@@ -82,7 +82,7 @@ def selected_conditions(config: StudyConfig, selection: Selection) -> list[Condi
     """
     known = {"dose": [float(dose) for dose in config.scan.doses], "view": list(config.views.overlaps)}
     for name, chosen, shown in (
-        ("dose", selection.doses or (), lambda dose: f"{dose:g}"),
+        ("dose", selection.doses or (), dose_text),
         ("view", selection.views or (), str),
     ):
         for value in chosen:

@@ -28,11 +28,13 @@ class ConfigError(ValueError):
 
 
 class Profile(StrEnum):
-    """Sizes of the same plan: ``smoke`` for tests, ``quick`` for a laptop, ``paper`` for a GPU."""
+    """Sizes of the same plan: ``smoke`` for tests, ``quick`` for a laptop, ``paper`` for a GPU;
+    ``map`` is the quick sizes over the whole dose x overlap map (``ptystudy.profiles``)."""
 
     SMOKE = "smoke"
     QUICK = "quick"
     PAPER = "paper"
+    MAP = "map"
 
 
 class _Frozen(BaseModel):
@@ -165,6 +167,10 @@ class Arm(StrEnum):
     """A way of reconstructing a scan (docs/design.md §1)."""
 
     PINN = "pinn"
+    """PtychoPINN gs2 as published: one generator reads a group's C patterns as channels."""
+    PINN_SHARED = "pinn_shared"
+    """This study's gs2 variant: one generator, its weights shared by the group's members,
+    predicts each member's patch from that member's own pattern."""
     PINN_GS1 = "pinn_gs1"
     SUPERVISED = "supervised"
     LSQML = "lsqml"
@@ -173,26 +179,19 @@ class Arm(StrEnum):
     def is_network(self) -> bool:
         return self is not Arm.LSQML
 
-
-class Gs2Generator(StrEnum):
-    """How the gs2 arm (``pinn``) predicts the C patches of a group."""
-
-    SHARED = "shared"
-    """One generator predicts each member's patch from that member's own pattern (its weights
-    shared by the members); the merge and the loss are PtychoPINN's."""
-    JOINT = "joint"
-    """PtychoPINN's published form: one generator reads the C patterns as channels and
-    predicts the C patches together. The merge only constrains the members' average, and
-    the trained network puts the reconstruction into one member (benchmarks/RESULTS.md)."""
+    @property
+    def is_gs2(self) -> bool:
+        """Trained on gs2 groups (C neighbouring patterns merged by PtychoPINN's overlap constraint)."""
+        return self in (Arm.PINN, Arm.PINN_SHARED)
 
 
 class TrainingConfig(_Frozen):
     """Phase E: the networks and how they are trained."""
 
-    arms: tuple[Arm, ...] = (Arm.PINN, Arm.PINN_GS1, Arm.SUPERVISED)
-    """Network arms to train and run; each is trained per dose x view."""
-    gs2_generator: Gs2Generator = Gs2Generator.SHARED
-    """How the gs2 arm predicts its group's patches: ``shared`` or ``joint`` (``Gs2Generator``)."""
+    arms: tuple[Arm, ...] = (Arm.PINN, Arm.PINN_SHARED, Arm.PINN_GS1, Arm.SUPERVISED)
+    """Network arms to train and run; each is trained per dose x view. LSQML, the reference
+    every network is compared with, always runs. No arm's results depend on which others
+    are selected (``for_arm``), so selections share the cache."""
     filters_base: int = Field(32, ge=4, le=128)
     """Encoder filters of the first stage (then x2, x4); 32 is PtychoPINN's s = 1."""
     min_samples: int = Field(4000, ge=8, le=10_000_000)
@@ -218,6 +217,12 @@ class TrainingConfig(_Frozen):
     """Epochs without improvement before training stops (best weights kept)."""
     inference_batch_size: int = Field(256, ge=1, le=65536)
     """Patterns per inference batch; bounds the memory of stitching."""
+
+    def for_arm(self, arm: Arm) -> TrainingConfig:
+        """The settings one arm's training and inference depend on: these, with the selection
+        of arms narrowed to ``arm``, so that a task's cache key does not change with the
+        other arms selected."""
+        return self.model_copy(update={"arms": (arm,)})
 
     @field_validator("arms")
     @classmethod

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 ARM_COLOURS = {
     "pinn": "tab:blue",
+    "pinn_shared": "tab:purple",
     "pinn_gs1": "tab:cyan",
     "supervised": "tab:orange",
     "lsqml": "tab:green",
@@ -12,6 +13,7 @@ ARM_COLOURS = {
 }
 ARM_TITLES = {
     "pinn": "PtychoPINN gs2",
+    "pinn_shared": "gs2 shared generator (our variant)",
     "pinn_gs1": "PtychoPINN gs1",
     "supervised": "supervised (PtychoNN)",
     "lsqml": "LSQML (pty-chi)",
@@ -37,12 +39,14 @@ def arm_title(arm: str) -> str:
 
 
 def arm_rank(arm: str) -> tuple[int, str]:
-    """Sort key putting arms in the study's order (pinn, pinn_gs1, supervised, lsqml), others after."""
+    """Sort key putting arms in the study's order (pinn, pinn_shared, pinn_gs1, supervised, lsqml), others after."""
     order = list(ARM_TITLES)
     return (order.index(arm) if arm in order else len(order), arm)
 
 
 def dose_text(dose: float) -> str:
     """Short human form of a dose for names and titles, e.g. ``1e4``."""
+    if dose < 10:
+        return f"{dose:g}"
     exponent = f"{dose:.0e}".replace("e+0", "e").replace("e+", "e")
     return exponent if float(exponent) == dose else str(int(dose))

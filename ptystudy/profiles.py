@@ -19,6 +19,27 @@ from pydantic import ValidationError
 
 from ptystudy.config import ConfigError, Profile, StudyConfig
 
+_QUICK_SIZES: dict[str, Any] = {
+    "scan": {"patch_size_px": 32, "object_shape_px": (192, 192)},
+    "views": {"min_positions": 12},
+    "training": {
+        "filters_base": 16,
+        "batch_size": 32,
+        "learning_rate": 2e-3,
+        "max_epochs": 60,
+        "min_samples": 1500,
+        "min_improvement": 2e-2,
+        "plateau_patience": 3,
+        "stop_patience": 6,
+    },
+    "lsqml": {"max_epochs": 300, "timeout_seconds": 900},
+}
+MAP_DOSES = (1e1, 1e2, 1e3, 1e4, 1e5)
+"""The map profile's doses, photons per pattern: from where LSQML is expected to fail to where
+every method reconstructs."""
+MAP_OVERLAPS = {"touching": 0.0, "sparse": 0.2, "medium": 0.4, "dense": 0.7}
+"""The map profile's views by nominal linear overlap f (0: neighbouring footprints touch)."""
+
 _PROFILES: dict[Profile, dict[str, Any]] = {
     Profile.SMOKE: {
         "replicates": 1,
@@ -27,23 +48,14 @@ _PROFILES: dict[Profile, dict[str, Any]] = {
         "training": {"filters_base": 8, "max_epochs": 2, "min_samples": 64, "batch_size": 8},
         "lsqml": {"max_epochs": 5, "timeout_seconds": 600},
     },
-    Profile.QUICK: {
-        "replicates": 1,
-        "scan": {"patch_size_px": 32, "object_shape_px": (192, 192)},
-        "views": {"min_positions": 12},
-        "training": {
-            "filters_base": 16,
-            "batch_size": 32,
-            "learning_rate": 2e-3,
-            "max_epochs": 60,
-            "min_samples": 1500,
-            "min_improvement": 2e-2,
-            "plateau_patience": 3,
-            "stop_patience": 6,
-        },
-        "lsqml": {"max_epochs": 300, "timeout_seconds": 900},
-    },
+    Profile.QUICK: {"replicates": 1, **_QUICK_SIZES},
     Profile.PAPER: {},
+    Profile.MAP: {
+        "replicates": 3,
+        **_QUICK_SIZES,
+        "scan": {**_QUICK_SIZES["scan"], "doses": MAP_DOSES},
+        "views": {**_QUICK_SIZES["views"], "overlaps": MAP_OVERLAPS},
+    },
 }
 
 
@@ -162,3 +174,33 @@ def _describe(err: ValidationError) -> str:
             message = "unknown field"
         lines.append(f"{field}: {message} (got {problem.get('input')!r})")
     return "invalid study config: " + "; ".join(lines)
+
+
+def changed_settings(config: StudyConfig) -> list[dict[str, Any]]:
+    """The fields of ``config`` that differ from its profile's defaults, as rows
+    ``{"setting": "scan.doses", "value": ..., "profile default": ...}`` (dotted names, in
+    the schema's order); a field the profile does not have reads as absent."""
+    default = _flatten(resolve_config(config.profile).model_dump(mode="json"))
+    chosen = _flatten(config.model_dump(mode="json"))
+    return [
+        {"setting": key, "value": value, "profile default": default.get(key, "(absent)")}
+        for key, value in chosen.items()
+        if default.get(key, _ABSENT) != value
+    ]
+
+
+_ABSENT = object()
+WHOLE_VALUES = NAMED_MAPPINGS | {("scan", "files")}
+"""Mappings shown as one setting (a changed view or file reads as the whole mapping changed)."""
+
+
+def _flatten(values: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Nested sections to dotted keys; named mappings (``views.overlaps``) stay whole values."""
+    flat: dict[str, Any] = {}
+    for key, value in values.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict) and value and tuple(dotted.split(".")) not in WHOLE_VALUES:
+            flat |= _flatten(value, f"{dotted}.")
+        else:
+            flat[dotted] = value
+    return flat

@@ -14,9 +14,11 @@ from prefect.cache_policies import NO_CACHE
 from ptystudy.config import StudyConfig
 from ptystudy.files import write_json, write_text
 from ptystudy.naming import dose_text
+from ptystudy.profiles import changed_settings
 from ptystudy.records import CompareRecord, ModelRecord, ReconRecord, ViewRecord
+from ptystudy.report.findings import findings_markdown
 from ptystudy.report.html import ConditionSection, write_html_report
-from ptystudy.report.summary import convergence_markdown, summary_markdown, views_frame, views_markdown
+from ptystudy.report.summary import OVERLAP_NOTE, convergence_markdown, summary_markdown, views_frame, views_markdown
 from ptystudy.report.tables import comparison_title, display_table
 from ptystudy.run.layout import RunLayout
 from ptystudy.run.manifest import build_manifest
@@ -55,8 +57,10 @@ def publish_study(
         index,
         title=title,
         summary=summary,
-        settings=config.model_dump(mode="json"),
+        findings=report["findings"],
+        settings=pd.DataFrame(changed_settings(config), columns=["setting", "value", "profile default"]),
         views=views_frame(views, config.views.overlaps),
+        overlap_note=OVERLAP_NOTE,
         headline=headline,
         paired=paired.assign(comparison=paired.comparison.map(comparison_title)),
         figures=figures,
@@ -73,7 +77,9 @@ def publish_study(
     head = "\n".join(
         (
             f"Full report: [{index}]({index.as_uri()}) (one self-contained HTML file)\n",
-            summary_markdown(summary, title=title),
+            summary_markdown(
+                summary, title=title, findings=findings_markdown(report["findings"], figures.get("crossover_map"))
+            ),
         )
     )
     body = "\n".join(

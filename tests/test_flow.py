@@ -67,7 +67,7 @@ def test_smoke_study_runs_green(smoke_run):
             for split in ("train", "test"):  # paired: every dose scans the view's positions
                 here, first = load_scan(layout.view(dose, view, split)), load_scan(layout.view(1e3, view, split))
                 assert np.array_equal(here.ycoords, first.ycoords) and np.array_equal(here.xcoords, first.xcoords)
-            for arm in ("pinn", "pinn_gs1", "supervised"):
+            for arm in ("pinn", "pinn_shared", "pinn_gs1", "supervised"):
                 history = json.loads((layout.model_dir(dose, view, arm) / "history.json").read_text())
                 assert history["epochs_run"] >= 1 and (layout.model_dir(dose, view, arm) / "model.keras").is_file()
                 assert history["n_samples"] == corpus.n_patterns and history["stop_reason"]
@@ -84,14 +84,14 @@ def test_smoke_study_runs_green(smoke_run):
     assert on_disk["n_success"] == 12 and on_disk["phases"]["views"]["succeeded"] == 12
     manifest = json.loads(layout.manifest.read_text())
     assert manifest["config"]["profile"] == "smoke"
-    assert len(manifest["outputs"]) == 6 + 12 * 3 + 6 + 18 * 4 + 36 + 12 + 12 * 5
+    assert len(manifest["outputs"]) == 6 + 12 * 3 + 6 + 24 * 4 + 48 + 12 + 12 * 5
     for path, digest in manifest["outputs"].items():
         assert sha256_file(Path(path)) == digest
     assert not [p for p in out.rglob("*") if p.is_file() and p.stat().st_size == 0]
     assert not list(out.rglob(".partial-*")), "no temporary files may be left behind"
 
 
-ARMS = ("pinn", "pinn_gs1", "supervised", "lsqml", "flat")
+ARMS = ("pinn", "pinn_shared", "pinn_gs1", "supervised", "lsqml", "flat")
 METRICS = {"mae", "mse", "psnr", "ssim", "ms_ssim", "frc50", "frc_halfbit", "frc50_onset", "frc_halfbit_onset"}
 
 
@@ -102,7 +102,7 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
     assert list(table.columns) == ["dose", "view", "split", "arm", "component", "metric", "value", "replicate"]
     assert set(table.replicate) == {0}  # the smoke profile runs one replicate
     cells = table.groupby(["dose", "view", "split", "arm"]).size()
-    assert len(cells) == 12 * 5 and set(cells) == {2 * 9}
+    assert len(cells) == 12 * len(ARMS) and set(cells) == {2 * 9}
     assert set(table.metric) == METRICS
     onsets = table.metric.str.endswith("_onset")
     assert table.value[~onsets].notna().all()
@@ -156,7 +156,7 @@ def test_study_artifacts_reach_the_api(smoke_run):
     by_key = {artifact.key: artifact for artifact in artifacts}
     assert "failed: **0**" in by_key["study-summary"].data
     rows = json.loads(by_key["study-metrics"].data)
-    assert len(rows) == 12 * 5 and {"phase ms_ssim", "phase frc50"} <= set(rows[0])
+    assert len(rows) == 12 * len(ARMS) and {"phase ms_ssim", "phase frc50"} <= set(rows[0])
 
 
 def test_every_report_figure_is_an_artifact_with_the_image_embedded(smoke_run):

@@ -81,7 +81,14 @@ def test_the_report_renders_in_a_browser(report, tmp_path):
     assert len(headline) == 8 * 4 and {row["n"] for row in headline} == {"2"}
     paired = _table(dom, "paired")
     assert paired and {row["verdict"] for row in paired} <= {"better", "worse", "no detectable difference"}
-    assert len(_table(dom, "views")) == 8
+    views = _table(dom, "views")
+    assert len(views) == 8 and {row["dose"] for row in views} == {"1e3", "1e5"}, "doses read as everywhere else"
+    # the report opens with the answer: the map, then sentences generated from the verdicts
+    assert re.search(r"<h1>[^<]*</h1>\s*<h2>Findings</h2>\s*<figure><img alt=\"Where the networks win", dom)
+    findings = re.search(r"<ul id=\"findings\">(.*?)</ul>", dom, re.S).group(1)
+    assert findings.count("<li>") == 2 and "Phase MS-SSIM, test split, 4 conditions." in findings
+    settings = {row["setting"] for row in _table(dom, "settings")}
+    assert settings == {"scan.doses", "training.arms", "replicates"}, "only what differs from the smoke profile"
     shot = tmp_path / "report.png"
     subprocess.run(
         [*flags, "--window-size=1280,4000", f"--screenshot={shot}", report.as_uri()],

@@ -10,7 +10,14 @@ import tracemalloc
 
 from ptystudy.models import training
 from ptystudy.models.data import group_offsets, network_data, truth_patches
-from ptystudy.models.inference import even_batch_size, object_model, reconstruct_view
+from ptystudy.models.inference import (
+    JointReading,
+    even_batch_size,
+    object_model,
+    predict_patches,
+    reconstruct_view,
+    stitch_weights,
+)
 from ptystudy.models.layers import FarFieldCounts, GroupMerge
 from ptystudy.models.networks import ModelSpec
 from ptystudy.models.training import (
@@ -127,13 +134,13 @@ def test_truth_patches_are_cut_at_the_true_positions(tiny_view):
     assert np.unravel_index(np.argmax(amplitude[7, ..., 0]), (16, 16)) == (8, 8)
 
 
-@pytest.mark.parametrize("generator", ["shared", "joint"])
-def test_gs2_forward_step_and_inference(tiny_view, tmp_path, generator):
-    config = resolve_config("smoke", overrides={"training.max_epochs": 1, "training.gs2_generator": generator})
-    trained = train_network(tiny_view, Arm.PINN, config.training, seed=1)
+@pytest.mark.parametrize("arm", [Arm.PINN_SHARED, Arm.PINN])
+def test_gs2_forward_step_and_inference(tiny_view, tmp_path, arm):
+    config = resolve_config("smoke", overrides={"training.max_epochs": 1})
+    trained = train_network(tiny_view, arm, config.training, seed=1)
     assert trained.spec.group_size == 4
-    assert trained.spec.shared_generator is (generator == "shared")
-    data = network_data(tiny_view, Arm.PINN, trained.spec.input_scale)
+    assert trained.spec.shared_generator is (arm is Arm.PINN_SHARED)
+    data = network_data(tiny_view, arm, trained.spec.input_scale)
     assert data.diffraction.shape[-1] == 4 == 2**2
     outputs = trained.model(data.inputs(slice(0, 3)), training=False)
     assert outputs["counts"].shape == (3, 32, 32, 4)
@@ -147,17 +154,59 @@ def test_gs2_forward_step_and_inference(tiny_view, tmp_path, generator):
     np.testing.assert_allclose(whole, obj, atol=1e-5)
 
 
+@pytest.mark.parametrize("arm", [arm for arm in Arm if arm.is_network])
+def test_every_arm_trains_on_ten_photons_per_pattern_without_overlap(arm):
+    """At 10 photons nearly every count is 0: the Poisson loss (no log of a zero count,
+    no division by one) and the supervised arm's targets stay finite on a view whose
+    footprints touch (f = 0), and inference stitches every pattern."""
+    config = resolve_config(
+        "smoke", overrides={"views.overlaps": {"touching": 0.0}, "training.max_epochs": 2, "training.min_samples": 64}
+    )
+    scan = simulate_study_dose(config, 10)[Split.TRAIN]
+    assert np.mean(np.square(scan.diffraction) == 0) > 0.9
+    view = build_view(scan, name="touching", overlap=0.0, config=config.views, seeds=config.seeds).scan
+    trained = train_network(view, arm, config.training, seed=1)
+    assert np.isfinite(trained.history["loss"]).all() and np.isfinite(trained.history["val_loss"]).all()
+    obj, coverage = reconstruct_view(trained.model, trained.spec, view, batch_size=64)
+    assert np.isfinite(obj).all() and coverage.sum() > 0
+
+
+def test_the_joint_gs2_network_is_read_as_ptychopinn_reads_it_every_member_at_its_position(tiny_view):
+    """PtychoPINN's inference stitches the patches of every member of every group
+    (``reassemble_position``): member k's channel goes to member k's position. The seed
+    member's reading, a side measurement, keeps channel 0 at the seed's position only."""
+    config = resolve_config("smoke").training
+    spec = make_spec(tiny_view, Arm.PINN, config)
+    assert not spec.shared_generator and not spec.predicts_each_pattern_alone
+    model = build_network(spec, tiny_view, seed=6)
+    data = network_data(tiny_view, Arm.PINN, spec.input_scale)
+    patches = predict_patches(object_model(model, spec), spec, data.diffraction, batch_size=data.n_samples)
+    assert patches.shape == (tiny_view.n_patterns, 4, 32, 32)
+    readings = {}
+    for reading, members in ((JointReading.ALL_MEMBERS, 4), (JointReading.SEED_MEMBER, 1)):
+        expected = Stitcher(tiny_view.obj.shape, 16, stitch_weights(tiny_view.probe))
+        positions = data.members[:, :members].ravel()
+        expected.add(
+            patches[:, :members].reshape(-1, 32, 32), tiny_view.ycoords[positions], tiny_view.xcoords[positions]
+        )
+        readings[reading], coverage = reconstruct_view(model, spec, tiny_view, batch_size=16, joint_reading=reading)
+        want, want_coverage = expected.result()
+        np.testing.assert_array_equal(coverage, want_coverage)
+        np.testing.assert_allclose(readings[reading], want, atol=1e-5)
+    assert not np.allclose(readings[JointReading.ALL_MEMBERS], readings[JointReading.SEED_MEMBER], atol=1e-3)
+
+
 def test_several_steps_per_compiled_call_train_exactly_as_one_step(tiny_corpus, monkeypatch):
     """``STEPS_PER_EXECUTION`` only saves round trips from Python: the weights are the same."""
     assert training.STEPS_PER_EXECUTION > 1
     config = resolve_config("smoke").training.model_copy(update={"max_epochs": 1})
-    several = train_network(tiny_corpus, Arm.PINN, config, seed=5)
+    several = train_network(tiny_corpus, Arm.PINN_SHARED, config, seed=5)
     per_epoch = training.samples_per_epoch(several.history["n_train"], 4)
     steps, per_execution = training.epoch_steps(per_epoch, config.batch_size)
     assert per_execution > 1 and steps == -(-per_epoch // config.batch_size), "one execution of several steps"
     monkeypatch.setattr(training, "STEPS_PER_EXECUTION", 1)
     assert training.epoch_steps(per_epoch, config.batch_size) == (steps, 1)
-    one = train_network(tiny_corpus, Arm.PINN, config, seed=5)
+    one = train_network(tiny_corpus, Arm.PINN_SHARED, config, seed=5)
     assert several.history["val_loss"] == one.history["val_loss"]
     for got, want in zip(several.model.get_weights(), one.model.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
@@ -214,7 +263,7 @@ def test_networks_trained_at_once_in_threads_equal_those_trained_one_after_anoth
     of its groups per epoch, about as many pattern evaluations per epoch as a
     single-pattern arm."""
     config = resolve_config("smoke").training.model_copy(update={"max_epochs": 1})
-    jobs = [(Arm.PINN, 11), (Arm.SUPERVISED, 12)]
+    jobs = [(Arm.PINN_SHARED, 11), (Arm.SUPERVISED, 12)]
     alone = train_network(tiny_view, jobs[0][0], config, seed=jobs[0][1])
     together: dict[int, TrainedNetwork] = {}
 
@@ -254,9 +303,9 @@ def test_even_batch_size_splits_into_equal_batches():
 
 def test_reloaded_model_predicts_the_same_in_a_fresh_process(tiny_view, tmp_path):
     config = resolve_config("smoke").training.model_copy(update={"max_epochs": 1})
-    trained = train_network(tiny_view, Arm.PINN, config, seed=2)
+    trained = train_network(tiny_view, Arm.PINN_SHARED, config, seed=2)
     paths = save_network(trained, tmp_path / "pinn")
-    data = network_data(tiny_view, Arm.PINN, trained.spec.input_scale)
+    data = network_data(tiny_view, Arm.PINN_SHARED, trained.spec.input_scale)
     inputs = data.inputs(slice(0, 5))
     np.savez(tmp_path / "inputs.npz", **inputs)
     expected = np.asarray(trained.model(inputs, training=False)["phase"])
@@ -287,10 +336,10 @@ def test_a_shared_generator_predicts_each_member_from_its_own_pattern(tiny_view)
     predictions, changing one member's pattern changes no other member's prediction, and
     inference on single patterns gives the same patches."""
     config = resolve_config("smoke").training
-    spec = make_spec(tiny_view, Arm.PINN, config)
+    spec = make_spec(tiny_view, Arm.PINN_SHARED, config)
     assert spec.shared_generator and spec.predicts_each_pattern_alone
     model = build_network(spec, tiny_view, seed=4)
-    inputs = network_data(tiny_view, Arm.PINN, spec.input_scale).inputs(slice(0, 6))
+    inputs = network_data(tiny_view, Arm.PINN_SHARED, spec.input_scale).inputs(slice(0, 6))
     amplitude = np.asarray(model(inputs, training=False)["amplitude"])
     order = [2, 0, 3, 1]
     reordered = {"diffraction": inputs["diffraction"][..., order], "offsets": inputs["offsets"][:, order]}
@@ -319,15 +368,15 @@ def _correlations(obj, coverage, truth):
 
 
 @pytest.mark.parametrize(
-    ("arm", "generator", "least_amplitude", "least_phase"),
+    ("arm", "least_amplitude", "least_phase"),
     [
-        (Arm.PINN, "shared", 0.6, 0.5),
-        (Arm.PINN, "joint", 0.4, None),
-        (Arm.PINN_GS1, "shared", 0.5, None),
-        (Arm.SUPERVISED, "shared", 0.7, 0.4),
+        (Arm.PINN_SHARED, 0.6, 0.5),
+        (Arm.PINN, 0.4, None),
+        (Arm.PINN_GS1, 0.5, None),
+        (Arm.SUPERVISED, 0.7, 0.4),
     ],
 )
-def test_each_arm_learns_on_a_high_dose_scan(tiny_corpus, arm, generator, least_amplitude, least_phase):
+def test_each_arm_learns_on_a_high_dose_scan(tiny_corpus, arm, least_amplitude, least_phase):
     """A flat prediction correlates 0 with the truth; a trained arm clearly more.
 
     The thresholds sit below the lowest correlation over 5 seeds with TensorFlow's oneDNN
@@ -337,7 +386,7 @@ def test_each_arm_learns_on_a_high_dose_scan(tiny_corpus, arm, generator, least_
     from -0.34 to 0.68 between seeds (a single pattern leaves the twin image, the conjugate
     object, nearly as likely; the shared gs2 merge and the supervised targets rule it out).
     """
-    overrides = {"training.max_epochs": 20, "training.filters_base": 16, "training.gs2_generator": generator}
+    overrides = {"training.max_epochs": 20, "training.filters_base": 16}
     config = resolve_config("smoke", overrides=overrides).training
     trained = train_network(tiny_corpus, arm, config, seed=3)
     obj, coverage = reconstruct_view(trained.model, trained.spec, tiny_corpus, batch_size=64)

@@ -3,7 +3,8 @@
 import pytest
 
 from ptystudy.conditions import Condition, Selection, conditions, needed_conditions, selected_conditions
-from ptystudy.config import ConfigError
+from ptystudy.config import Arm, ConfigError
+from ptystudy.profiles import resolve_config
 
 
 def test_no_selection_is_the_whole_matrix(smoke_config):
@@ -31,3 +32,24 @@ def test_a_selection_outside_the_plan_is_refused_naming_what_exists(smoke_config
         selected_conditions(smoke_config, Selection(views=("wide",)))
     with pytest.raises(ValueError, match="split"):
         Selection(splits=("validation",))
+
+
+def test_arms_are_selected_on_the_command_line_and_leave_lsqml_running():
+    from flows.study import cli_overrides, get_parser
+
+    args = get_parser().parse_args(["--arm", "pinn", "--arm", "pinn_gs1", "--arm", "pinn", "--set", "scan.doses=[10]"])
+    assert cli_overrides(args) == {"scan.doses": [10], "training.arms": ["pinn", "pinn_gs1"]}
+    assert "training.arms" not in cli_overrides(get_parser().parse_args([]))
+    with pytest.raises(SystemExit):
+        get_parser().parse_args(["--arm", "lsqml"])  # the reference always runs
+    assert resolve_config("smoke", overrides=cli_overrides(args)).training.arms == (Arm.PINN, Arm.PINN_GS1)
+
+
+def test_an_arm_is_trained_with_the_same_settings_whatever_else_is_selected():
+    """The training task's cache key holds ``for_arm``'s settings: selecting other arms
+    (or all five) reuses the networks already trained."""
+    every = resolve_config("smoke").training
+    alone = resolve_config("smoke", overrides={"training.arms": ["pinn_gs1"]}).training
+    assert every.arms == (Arm.PINN, Arm.PINN_SHARED, Arm.PINN_GS1, Arm.SUPERVISED)
+    assert every.for_arm(Arm.PINN_GS1) == alone.for_arm(Arm.PINN_GS1)
+    assert every.for_arm(Arm.PINN) != every.for_arm(Arm.PINN_GS1)

@@ -24,7 +24,7 @@ def test_same_seeds_give_bit_identical_files(smoke_config, tmp_path):
     assert not np.array_equal(other[Split.TRAIN].diffraction, first[Split.TRAIN].diffraction)
 
 
-@pytest.mark.parametrize("dose", [1e3, 1e5])
+@pytest.mark.parametrize("dose", [10, 1e3, 1e5])
 def test_mean_counts_match_the_dose_within_poisson_error(smoke_config, dose):
     scans = simulate_study_dose(smoke_config, dose)
     metadata = scans[Split.TRAIN].metadata

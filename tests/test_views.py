@@ -92,6 +92,23 @@ def test_dense_views_overlap_more_than_sparse_and_as_much_as_f_promises(smoke_sc
             assert view.metadata["n_patterns"] == view.n_patterns
 
 
+def test_a_view_without_overlap_has_touching_footprints_and_still_groups():
+    """f = 0 (the map's lowest overlap): the step is the footprint D, so neighbouring probe
+    discs touch; the measured overlap is 0 up to what rounding positions to whole pixels
+    adds (discs one pixel closer than D), and the view still has its gs2 groups."""
+    config = resolve_config(
+        "smoke", overrides={"views.overlaps": {"touching": 0.0, "dense": 0.7}, "training.min_samples": 64}
+    )
+    scans = simulate_study_dose(config, 10)
+    for split in Split:
+        result = _views(config, scans, split)["touching"]
+        diameter = result.summary["probe_diameter_px"]
+        assert result.summary["step_px"] == pytest.approx(diameter)
+        assert result.summary["measured_overlap"] <= disc_overlap(np.array([diameter - 1.0]), diameter)[0]
+        assert result.summary["mean_spacing_over_step"] == pytest.approx(1.0, abs=0.1)
+        assert result.scan.groups.shape == (result.scan.n_patterns, 4)
+
+
 def test_a_view_has_the_same_positions_and_groups_at_every_dose(smoke_scans):
     """Paired design: only the photon noise differs between the doses of a view."""
     config, scans = smoke_scans

@@ -31,7 +31,7 @@ def plot_montage(
     notes = {"ground truth": "", **{arm_title(arm): captions.get(arm, "") for arm in arms}}
     height, width = mask.shape
     panel_width = 4.2
-    panel_height = max(panel_width * height / width, 1.2) + 0.5
+    panel_height = max(panel_width * height / width, 1.2) + 0.7
     figure = Figure(figsize=(2 * panel_width + 1.2, panel_height * len(rows) + 0.6), layout="constrained")
     grid = figure.subplots(len(rows), 2, squeeze=False)
     for column, component in enumerate(("amplitude", "phase")):
@@ -44,9 +44,12 @@ def plot_montage(
             image = axes.imshow(values, cmap=cmap, vmin=vmin, vmax=vmax, interpolation="nearest")
             axes.set_xticks([])
             axes.set_yticks([])
-            note = f"\n{notes[name]}" if notes[name] and column == 0 else ""
+            note = "\n" + notes[name].replace("; ", "\n") if notes[name] and column == 0 else ""
             axes.set_title(f"{name}: {component}{note}", fontsize=8)
-        figure.colorbar(image, ax=grid[:, column], shrink=0.6, label=COMPONENT_UNITS[component])
+        # below its column: beside it, a colour bar would cover the captions of the next column
+        figure.colorbar(
+            image, ax=grid[:, column], location="bottom", shrink=0.8, aspect=30, label=COMPONENT_UNITS[component]
+        )
     figure.suptitle(f"{title}\nafter alignment; pale green = not scored (outside the view's coverage)", fontsize=9)
     return save_figure(figure, path)
 

@@ -62,14 +62,14 @@ class NetworkData:
 
 
 def network_data(view: Scan, arm: Arm, scale: float, *, grouped: bool | None = None) -> NetworkData:
-    """Samples of ``view`` for ``arm``: gs2 groups for ``pinn``, single patterns otherwise
+    """Samples of ``view`` for ``arm``: gs2 groups for the gs2 arms, single patterns otherwise
     (``grouped`` overrides, e.g. to feed single patterns to a network that predicts each
     pattern alone)."""
     if grouped is None:
-        grouped = arm is Arm.PINN
+        grouped = arm.is_gs2
     if grouped:
         if view.groups is None:
-            raise ContractError("the view has no gs2 groups; the pinn arm needs them")
+            raise ContractError(f"the view has no gs2 groups; the {arm} arm needs them")
         members = view.groups
         offsets = group_offsets(view.ycoords, view.xcoords, members)
     else:

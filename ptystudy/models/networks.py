@@ -18,7 +18,7 @@ from ptystudy.models.layers import (
 import keras
 import numpy as np
 from keras import layers
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field
 
 from ptystudy.config import Arm
 
@@ -39,22 +39,18 @@ class ModelSpec(BaseModel):
     """Channels C: group members for gs2, 1 otherwise."""
     input_scale: float = Field(gt=0)
     """Network input = sqrt(counts) / input_scale."""
-    shared_generator: bool = False
-    """gs2 only: one generator predicts each member's patch from that member's own pattern
-    (weights shared by the members), instead of one generator reading all C patterns as
-    channels (PtychoPINN's published form). Saved specs without it are the latter."""
 
-    @model_validator(mode="after")
-    def _shared_generator_is_gs2(self) -> ModelSpec:
-        if self.shared_generator and self.arm is not Arm.PINN:
-            raise ValueError(f"only the gs2 arm (pinn) can share its generator among members, not {self.arm}")
-        return self
+    @property
+    def shared_generator(self) -> bool:
+        """One generator predicts each gs2 member's patch from that member's own pattern
+        (``pinn_shared``), instead of reading all C patterns as channels (``pinn``)."""
+        return self.arm is Arm.PINN_SHARED
 
     @property
     def predicts_each_pattern_alone(self) -> bool:
         """Whether a pattern's predicted patch depends on that pattern only (true of every arm
         but the joint gs2), so inference can feed single patterns."""
-        return self.arm is not Arm.PINN or self.shared_generator
+        return self.arm is not Arm.PINN
 
 
 class _Initializers:
@@ -120,8 +116,9 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray, *, seed: int = 0) -> keras.Mo
 
     Parameters
     ----------
-    spec : arm ``pinn`` (gs2, C members, merged; with ``shared_generator`` each member's
-        patch is predicted from its own pattern by one generator) or ``pinn_gs1`` (C = 1).
+    spec : arm ``pinn`` (gs2: one generator reads the C members' patterns as channels; the
+        patches are merged), ``pinn_shared`` (gs2, each member's patch predicted from its own
+        pattern by one shared generator; merged alike) or ``pinn_gs1`` (C = 1).
     probe : (N, N) complex, sqrt(photons) per pixel: the simulation probe times its
         dose scale, so that expected counts are ``|fft2(P O)|**2 / N**2`` exactly.
     seed : seeds the initial weights.
@@ -131,7 +128,7 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray, *, seed: int = 0) -> keras.Mo
     A model with inputs ``diffraction`` (N, N, C) [and ``offsets`` (C, 2)] and outputs
     ``counts`` (N, N, C), ``amplitude`` and ``phase`` (N/2, N/2, C), the central region.
     """
-    if spec.arm not in (Arm.PINN, Arm.PINN_GS1):
+    if spec.arm not in (Arm.PINN, Arm.PINN_SHARED, Arm.PINN_GS1):
         raise ValueError(f"build_pinn builds pinn arms, got {spec.arm}")
     size, channels = spec.patch_size, spec.group_size
     diffraction = keras.Input((size, size, channels), name="diffraction")
@@ -145,7 +142,7 @@ def build_pinn(spec: ModelSpec, probe: np.ndarray, *, seed: int = 0) -> keras.Mo
         amplitude, phase = _generator(diffraction, spec.filters_base, channels, init)
     pad = PadToPatch(size, name="pad_to_patch")
     real, imag = PolarToComplex(name="to_complex")((pad(amplitude), pad(phase)))
-    if spec.arm is Arm.PINN:
+    if spec.arm.is_gs2:
         offsets = keras.Input((channels, 2), name="offsets")
         inputs["offsets"] = offsets
         real, imag = GroupMerge(size, channels, name="group_merge")((real, imag, offsets))

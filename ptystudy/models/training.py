@@ -25,7 +25,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from ptystudy.config import Arm, Gs2Generator, TrainingConfig
+from ptystudy.config import Arm, TrainingConfig
 from ptystudy.files import atomic_path, write_json
 from ptystudy.machine import describe_machine
 from ptystudy.scan.contract import Scan
@@ -69,17 +69,15 @@ def epoch_steps(samples: int, batch_size: int) -> tuple[int, int]:
 
 
 def make_spec(view: Scan, arm: Arm, config: TrainingConfig) -> ModelSpec:
-    """The spec of ``arm`` for ``view``: size, channels, input scale, and for gs2 whether its
-    members share one generator."""
+    """The spec of ``arm`` for ``view``: size, channels (the gs2 group size) and input scale."""
     size = view.patch_size
-    channels = view.groups.shape[1] if arm is Arm.PINN else 1
+    channels = view.groups.shape[1] if arm.is_gs2 else 1
     return ModelSpec(
         arm=arm,
         patch_size=size,
         filters_base=config.filters_base,
         group_size=channels,
         input_scale=input_scale(view.diffraction),
-        shared_generator=arm is Arm.PINN and config.gs2_generator is Gs2Generator.SHARED,
     )
 
 
@@ -237,7 +235,7 @@ def train_network(
     """Train ``arm`` on a view's training corpus until the validation loss converges.
 
     Seeds Keras (and through it TF, numpy's global and Python's generators) with ``seed``
-    when training starts. Samples are gs2 groups for ``pinn``, patterns otherwise; a strip
+    when training starts. Samples are gs2 groups for the gs2 arms, patterns otherwise; a strip
     of the corpus's region is held out for validation (``split_samples``).
 
     ``callbacks`` run after the study's own at every epoch (e.g. to score along the way).
@@ -292,7 +290,8 @@ def train_network(
     validation_losses = [float(v) for v in fit.history["val_loss"]]
     if not np.all(np.isfinite(losses + validation_losses)):
         raise TrainingError(f"{label or arm}: the loss became NaN or infinite at epoch {len(losses)}")
-    _check_not_constant(model, data, validation, label or str(arm))
+    # on the validation samples and some trained on: a small view may hold one validation sample
+    _check_not_constant(model, data, np.concatenate([validation, train[:CHECKED_SAMPLES]]), label or str(arm))
     epochs = len(losses)
     trained_samples = steps * config.batch_size * epochs
     history = {
@@ -383,7 +382,15 @@ def training_stream(
     return batches.map(lambda index: tf.nest.map_structure(lambda array: tf.gather(array, index), arrays))
 
 
+CHECKED_SAMPLES = 32
+"""Training samples the trained network's output is checked on, beside the validation ones."""
+
+
 def _check_not_constant(model: keras.Model, data: NetworkData, index: np.ndarray, label: str) -> None:
+    """Raise ``TrainingError`` if the outputs on the samples ``index`` (at least 2) are not
+    finite or do not vary between samples."""
+    if index.size < 2:
+        raise ValueError(f"checking that outputs vary needs 2 samples or more, got {index.size}")
     outputs = model(data.inputs(index), training=False)
     for name in ("amplitude", "phase"):
         values = np.asarray(outputs[name])

@@ -1,7 +1,8 @@
-"""The study report as one self-contained HTML file (``report/index.html``): the counts and
-failures, the settings, the views, the headline scores with intervals, the paired
-comparisons, every figure and a section per condition, figures embedded as PNG data
-(no network access needed to view it).
+"""The study report as one self-contained HTML file (``report/index.html``): the findings
+first (the crossover map and sentences generated from the verdicts), then the counts and
+failures, the settings that differ from the profile's, the views, the headline scores with
+intervals, the paired comparisons, every figure and a section per condition, figures
+embedded as PNG data (no network access needed to view it).
 
 A small script in the page marks each figure once it has decoded (``data-rendered``), and
 puts a visible note under any that did not, so a broken figure cannot pass unnoticed.
@@ -11,7 +12,6 @@ from __future__ import annotations
 
 import base64
 import html
-import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -48,6 +48,9 @@ window.addEventListener("load", () => {
 """
 
 
+MAP_CAPTION = "Where the networks win: the best network minus LSQML per dose and overlap"
+
+
 @dataclass(frozen=True)
 class ConditionSection:
     """One condition's figures: its label (``1e3 dense test``), montage and FRC curves."""
@@ -62,20 +65,31 @@ def write_html_report(
     *,
     title: str,
     summary: dict[str, Any],
-    settings: dict[str, Any],
+    findings: list[str],
+    settings: pd.DataFrame,
     views: pd.DataFrame,
+    overlap_note: str,
     headline: pd.DataFrame,
     paired: pd.DataFrame,
     figures: dict[str, Path],
     conditions: list[ConditionSection],
 ) -> Path:
-    """Write the self-contained report to ``path``; return it."""
+    """Write the self-contained report to ``path``; return it. ``figures`` are shown in their
+    order, except ``crossover_map``, which opens the findings; ``settings`` are the fields
+    that differ from the profile's defaults."""
+    crossover = figures.get("crossover_map")
     parts = [
         f"<h1>{html.escape(title)}</h1>",
+        "<h2>Findings</h2>",
+        *([_figure(crossover, MAP_CAPTION)] if crossover else []),
+        "<ul id='findings'>" + "".join(f"<li>{html.escape(text)}</li>" for text in findings) + "</ul>",
         _counts(summary),
         "<h2>Study settings</h2>",
-        f"<pre>{html.escape(json.dumps(settings, indent=1, default=str))}</pre>",
+        "<p>The fields that differ from the profile's defaults; the full configuration is in "
+        "<code>manifest.json</code>.</p>",
+        _table(settings, "settings"),
         "<h2>Views</h2>",
+        f"<p>{html.escape(overlap_note)}</p>",
         _table(views, "views"),
         "<h2>Headline scores</h2>",
         "<p>After alignment, on each view's scanned region; means over the replicates scored (n), "
@@ -87,7 +101,7 @@ def write_html_report(
         "scored: mean difference, 95 % interval and verdict (higher is better for every score).</p>",
         _table(paired, "paired"),
         "<h2>Figures</h2>",
-        *(_figure(figure, name) for name, figure in figures.items()),
+        *(_figure(figure, name) for name, figure in figures.items() if name != "crossover_map"),
         "<h2>Conditions</h2>",
     ]
     for section in conditions:

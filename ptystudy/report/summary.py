@@ -11,11 +11,13 @@ from ptystudy.naming import dose_text
 from ptystudy.records import ModelRecord, ReconRecord, ViewRecord
 
 
-def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
-    """A short markdown report of the counts, the task tally and each failure's reason."""
+def summary_markdown(summary: dict[str, Any], *, title: str, findings: str = "") -> str:
+    """A short markdown report: the ``findings`` section first (markdown), then the counts,
+    the task tally and each failure's reason."""
     lines = [
         f"# {title}",
         "",
+        *([findings, "## Outcome", ""] if findings else []),
         f"- conditions (dose x view x split): **{summary['n_conditions']}**"
         + (
             f" (selected: {summary['selection']})"
@@ -51,10 +53,19 @@ def summary_markdown(summary: dict[str, Any], *, title: str) -> str:
         for failure in summary["failures"]:
             error = failure["error"].replace("|", "\\|").replace("\n", " ")
             lines.append(
-                f"| {failure['dose']:g} | {failure['view']} | {failure['split']} | {failure.get('replicate', 0)} "
-                f"| {failure['phase']} | {error} |"
+                f"| {dose_text(failure['dose'])} | {failure['view']} | {failure['split']} "
+                f"| {failure.get('replicate', 0)} | {failure['phase']} | {error} |"
             )
     return "\n".join(lines) + "\n"
+
+
+OVERLAP_NOTE = (
+    "Nominal overlap f: linear, sets the scan step S = (1 - f) D (D the probe footprint's diameter), "
+    "the mean nearest-neighbour spacing of the view's hexagonal scan; f = 0: neighbouring footprints "
+    "touch. Measured overlap: the mean area overlap of each position's probe disc with its nearest "
+    "neighbour's (0: the discs do not overlap; it reads lower than f). Every dose scans the same "
+    "positions (paired design)."
+)
 
 
 def views_frame(views: list[ViewRecord], nominal_overlaps: dict[str, float]) -> pd.DataFrame:
@@ -62,7 +73,7 @@ def views_frame(views: list[ViewRecord], nominal_overlaps: dict[str, float]) -> 
     return pd.DataFrame(
         [
             {
-                "dose": view.dose,
+                "dose": dose_text(view.dose),
                 "view": view.view,
                 "split": view.split,
                 "nominal f": nominal_overlaps[view.view],
@@ -89,9 +100,7 @@ def views_markdown(views: list[ViewRecord], nominal_overlaps: dict[str, float]) 
     lines = [
         "## Views",
         "",
-        "Nominal overlap f: linear, sets the scan step S = (1 - f) D, the mean nearest-neighbour "
-        "spacing of the view's hexagonal scan. Measured: mean area overlap of each position's probe "
-        "disc with its nearest neighbour's. Every dose scans the same positions (paired design).",
+        OVERLAP_NOTE,
         "",
         "| dose | view | split | nominal f | measured overlap | step S (px) | mean spacing (px) | positions "
         "| gs2 groups | training corpus |",
@@ -100,7 +109,7 @@ def views_markdown(views: list[ViewRecord], nominal_overlaps: dict[str, float]) 
     for view in views:
         corpus = "" if view.n_corpus_samples is None else f"{view.n_corpus_samples} samples"
         lines.append(
-            f"| {view.dose:g} | {view.view} | {view.split} | {nominal_overlaps[view.view]:.2f} "
+            f"| {dose_text(view.dose)} | {view.view} | {view.split} | {nominal_overlaps[view.view]:.2f} "
             f"| {view.measured_overlap:.3f} | {view.step_px:.1f} | {view.mean_spacing_px:.1f} | {view.n_positions} "
             f"| {view.n_groups} | {corpus} |"
         )

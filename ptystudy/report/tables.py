@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from ptystudy.evaluate.compare import METRIC_COLUMNS
-from ptystudy.evaluate.statistics import paired_comparisons, summarise
+from ptystudy.evaluate.statistics import best_network_against_lsqml, paired_comparisons, summarise
 from ptystudy.files import write_text
 from ptystudy.naming import arm_rank, arm_title, dose_text
 from ptystudy.report.figures import plot_heatmaps, plot_metric_curves
+from ptystudy.report.findings import plot_crossover_map
 
 REPORT_COLUMNS = (*METRIC_COLUMNS, "replicate")
 """The columns of ``report/metrics.csv``: a condition's metrics, per replicate."""
@@ -53,30 +54,38 @@ def read_metrics(paths: list[Path], replicates: list[int] | None = None) -> pd.D
 
 @dataclass(frozen=True)
 class ReportTables:
-    """The tidy metrics table (per replicate) with its per-cell summary and paired
-    comparisons, each computed once for the files, figures and markdown of the report."""
+    """The tidy metrics table (per replicate) with its per-cell summary, paired comparisons
+    and the best network against LSQML per condition (the crossover map's cells), each
+    computed once for the files, figures and markdown of the report."""
 
     table: pd.DataFrame
     summary: pd.DataFrame
     paired: pd.DataFrame
+    crossover: pd.DataFrame
 
     @classmethod
     def of(cls, table: pd.DataFrame) -> ReportTables:
-        return cls(table, summarise(table), paired_comparisons(table))
+        return cls(table, summarise(table), paired_comparisons(table), best_network_against_lsqml(table))
 
 
-def write_report(report_dir: Path, tables: ReportTables) -> dict[str, Path]:
+def write_report(report_dir: Path, tables: ReportTables, overlaps: dict[str, float]) -> dict[str, Path]:
     """Write ``metrics.csv`` (per replicate), ``metrics_summary.csv`` (mean, spread, n and
-    95 % interval per cell), ``paired_comparisons.csv``, the heatmaps (test split) and the
-    metric-vs-dose curves (means, with their intervals as bands).
+    95 % interval per cell), ``paired_comparisons.csv``, ``crossover.csv`` and its map (the
+    best network against LSQML per dose x view, views placed by their nominal overlap in
+    ``overlaps``), the heatmaps (test split) and the metric-vs-dose curves (means, with
+    their intervals as bands).
 
-    Returns the written files by name. With no metrics there are no figures.
+    Returns the written files by name, the map first. With no metrics there are no figures.
     """
     report_dir = Path(report_dir)
-    files = {
+    files = {}
+    if not tables.crossover.empty:
+        files["crossover_map"] = plot_crossover_map(report_dir / "crossover_map.png", tables.crossover, overlaps)
+    files |= {
         "metrics": _write_csv(report_dir / "metrics.csv", tables.table, list(REPORT_COLUMNS)),
         "metrics_summary": _write_csv(report_dir / "metrics_summary.csv", tables.summary),
         "paired_comparisons": _write_csv(report_dir / "paired_comparisons.csv", tables.paired),
+        "crossover": _write_csv(report_dir / "crossover.csv", tables.crossover),
     }
     if tables.table.empty:
         return files
