@@ -134,7 +134,8 @@ class ViewConfig(_Frozen):
     """Phase D: overlap views and gs2 groups."""
 
     overlaps: dict[str, float] = Field(default_factory=lambda: {"dense": 0.7, "sparse": 0.2}, min_length=1)
-    """View name -> nominal linear overlap f; scan step (mean nearest-neighbour spacing) S = (1 - f) * D."""
+    """View name -> nominal linear overlap f in (-1, 1); scan step (mean nearest-neighbour
+    spacing) S = (1 - f) * D: f = 0 puts neighbouring footprints edge to edge, f < 0 leaves gaps."""
     neighbours: int = Field(7, ge=1, le=32)
     """K: nearest neighbours a gs2 group draws its members from."""
     group_size: int = Field(4, ge=2, le=16)
@@ -148,8 +149,8 @@ class ViewConfig(_Frozen):
         for name, overlap in value.items():
             if not name.isidentifier() or name != name.lower():
                 raise ValueError(f"view name must be a lowercase identifier, got {name!r}")
-            if not 0 <= overlap < 1:
-                raise ValueError(f"overlap of view {name!r} must be in [0, 1), got {overlap}")
+            if not -1 < overlap < 1:
+                raise ValueError(f"overlap of view {name!r} must be in (-1, 1), got {overlap}")
         return value
 
     @model_validator(mode="after")

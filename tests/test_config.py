@@ -2,8 +2,10 @@
 
 import pytest
 
+from ptystudy.conditions import conditions
 from ptystudy.config import ConfigError, Profile, StudyConfig
 from ptystudy.profiles import parse_override, resolve_config
+from ptystudy.scan.plan import check_plan
 
 
 def test_defaults_are_the_design_plan():
@@ -16,12 +18,27 @@ def test_defaults_are_the_design_plan():
     assert (config.seeds.simulation, config.seeds.grouping, config.seeds.subsampling) == (42, 123, 456)
 
 
-@pytest.mark.parametrize("profile", list(Profile))
+@pytest.mark.parametrize("profile", [profile for profile in Profile if profile is not Profile.MAP])
 def test_profiles_keep_the_plan_shape(profile):
     config = resolve_config(profile)
     assert config.profile is profile
     assert config.scan.doses == StudyConfig().scan.doses
     assert config.views.overlaps == StudyConfig().views.overlaps
+
+
+def test_the_map_profile_is_the_quick_study_over_the_whole_dose_x_overlap_map():
+    """The one profile that changes the plan's shape, on purpose: doses 1e1-1e5, overlaps
+    f = 0-0.7, three replicates, everything else as quick (the quick study's cells are the
+    map's 1e3-1e5 x dense/sparse cells)."""
+    quick, study_map = resolve_config("quick"), resolve_config("map")
+    assert study_map.scan.doses == (10, 100, 1000, 10_000, 100_000) and study_map.replicates == 3
+    assert sorted(study_map.views.overlaps.values()) == [0.0, 0.2, 0.4, 0.7]
+    assert {name: f for name, f in study_map.views.overlaps.items() if name in quick.views.overlaps} == dict(
+        quick.views.overlaps
+    )
+    assert (study_map.training, study_map.lsqml) == (quick.training, quick.lsqml)
+    assert study_map.scan.model_copy(update={"doses": quick.scan.doses}) == quick.scan
+    assert len(conditions(study_map)) == 40 and check_plan(study_map)
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -56,7 +73,7 @@ def test_config_is_frozen():
     [
         ({"scan.doses": [1000, -5]}, r"scan\.doses: .*whole number of photons"),
         ({"scan.colour": "red"}, r"scan\.colour: unknown field"),
-        ({"views.overlaps": {"dense": 1.2}}, r"views\.overlaps: .*must be in \[0, 1\)"),
+        ({"views.overlaps": {"dense": 1.2}}, r"views\.overlaps: .*must be in \(-1, 1\)"),
         ({"scan.patch_size_px": 36}, r"scan\.patch_size_px: .*multiple of 8"),
         ({"views.group_size": 9}, r"group_size - 1 \(8\) cannot exceed neighbours \(7\)"),
         ({"scan.specimen": "fly"}, r"scan\.specimen: .*'stationary' or 'large_features'"),
@@ -95,3 +112,18 @@ def test_an_empty_study_matrix_is_an_error():
 
     with pytest.raises(ValueError, match="the study matrix is empty"):
         StudyLedger([])
+
+
+def test_the_report_shows_only_the_settings_that_differ_from_the_profile():
+    from ptystudy.profiles import changed_settings
+
+    assert changed_settings(resolve_config("quick")) == []
+    config = resolve_config(
+        "quick", overrides={"scan.doses": [10], "views.overlaps": {"sparse": None}, "training.arms": ["pinn"]}
+    )
+    rows = {row["setting"]: (row["value"], row["profile default"]) for row in changed_settings(config)}
+    assert rows == {
+        "scan.doses": ([10.0], [1000.0, 10000.0, 100000.0]),
+        "views.overlaps": ({"dense": 0.7}, {"dense": 0.7, "sparse": 0.2}),
+        "training.arms": (["pinn"], ["pinn", "pinn_shared", "pinn_gs1", "supervised"]),
+    }

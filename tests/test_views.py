@@ -27,8 +27,10 @@ def test_disc_overlap_known_answers():
 
 def test_min_spacing():
     assert min_spacing_px(0.7, 30.0) == pytest.approx(9.0)
-    with pytest.raises(ValueError, match="overlap must be in"):
-        min_spacing_px(1.0, 30.0)
+    assert min_spacing_px(0.0, 30.0) == 30.0 and min_spacing_px(-0.5, 30.0) == pytest.approx(45.0)
+    for impossible in (1.0, -1.0):
+        with pytest.raises(ValueError, match=r"overlap must be in \(-1, 1\)"):
+            min_spacing_px(impossible, 30.0)
 
 
 @pytest.mark.parametrize("step", [4.4, 8.7, 11.6, 23.3])
@@ -92,19 +94,24 @@ def test_dense_views_overlap_more_than_sparse_and_as_much_as_f_promises(smoke_sc
             assert view.metadata["n_patterns"] == view.n_patterns
 
 
-def test_a_view_without_overlap_has_touching_footprints_and_still_groups():
+@pytest.mark.parametrize("overlap", [0.0, -0.3])
+def test_a_view_without_overlap_has_touching_footprints_and_still_groups(overlap):
     """f = 0 (the map's lowest overlap): the step is the footprint D, so neighbouring probe
     discs touch; the measured overlap is 0 up to what rounding positions to whole pixels
-    adds (discs one pixel closer than D), and the view still has its gs2 groups."""
+    adds (discs one pixel closer than D), and the view still has its gs2 groups. f < 0
+    leaves gaps: nothing overlaps."""
     config = resolve_config(
-        "smoke", overrides={"views.overlaps": {"touching": 0.0, "dense": 0.7}, "training.min_samples": 64}
+        "smoke", overrides={"views.overlaps": {"apart": overlap, "dense": 0.7}, "training.min_samples": 64}
     )
+    assert check_plan(config)
     scans = simulate_study_dose(config, 10)
     for split in Split:
-        result = _views(config, scans, split)["touching"]
+        result = _views(config, scans, split)["apart"]
         diameter = result.summary["probe_diameter_px"]
-        assert result.summary["step_px"] == pytest.approx(diameter)
+        assert result.summary["step_px"] == pytest.approx((1 - overlap) * diameter)
         assert result.summary["measured_overlap"] <= disc_overlap(np.array([diameter - 1.0]), diameter)[0]
+        if overlap < 0:
+            assert result.summary["measured_overlap"] == 0.0
         assert result.summary["mean_spacing_over_step"] == pytest.approx(1.0, abs=0.1)
         assert result.scan.groups.shape == (result.scan.n_patterns, 4)
 

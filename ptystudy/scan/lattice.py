@@ -115,9 +115,10 @@ def scan_positions(region: Region, step_px: float, seed: list[int]) -> tuple[np.
 
 
 def min_spacing_px(overlap: float, diameter_px: float) -> float:
-    """The scan step ``S = (1 - f) * D`` in object pixels for linear overlap ``f``."""
-    if not 0 <= overlap < 1:
-        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+    """The scan step ``S = (1 - f) * D`` in object pixels for linear overlap ``f`` in (-1, 1):
+    f = 0 puts neighbouring footprints edge to edge, f < 0 leaves a gap of -f D between them."""
+    if not -1 < overlap < 1:
+        raise ValueError(f"overlap must be in (-1, 1), got {overlap}")
     if diameter_px <= 0:
         raise ValueError(f"diameter_px must be > 0, got {diameter_px}")
     return (1.0 - overlap) * diameter_px
