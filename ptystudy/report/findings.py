@@ -112,10 +112,9 @@ def plot_crossover_map(path: Path, crossover: pd.DataFrame, overlaps: dict[str, 
     ]
     figure.legend(handles=legend, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     n = int(crossover.n.max()) if not crossover.empty else 0
+    how = "winner from the paired 95 % interval" if n > 1 else "one replicate: winner from the sign alone"
     figure.suptitle(
-        f"Where the networks win: {split} split, mean over {n} replicate{'s' * (n != 1)} "
-        "(winner from the paired 95 % interval)",
-        fontsize=11,
+        f"Where the networks win: {split} split, mean over {n} replicate{'s' * (n != 1)} ({how})", fontsize=11
     )
     return save_figure(figure, path)
 
@@ -148,7 +147,7 @@ def findings(crossover: pd.DataFrame, best_by_cell: pd.DataFrame, overlaps: dict
     if int(crossover.n.max()) < 2:
         paragraphs.append(
             "One replicate: the winners are the signs of single differences, without intervals "
-            "(`--replicates 3` gives verdicts)."
+            "(run with --replicates 3 for verdicts)."
         )
     return paragraphs
 
