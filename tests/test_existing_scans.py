@@ -60,7 +60,8 @@ def given_files(tmp_path, smoke_config):
 
 
 def test_the_study_runs_on_existing_scans_and_reruns_from_cache(prefect_server, tmp_path, given_files):
-    overrides = {"scan.files": given_files, "scan.round_positions": True}
+    # one network arm: the point is the files (every arm reads the same scans)
+    overrides = {"scan.files": given_files, "scan.round_positions": True, "training.arms": ["pinn_gs1"]}
     run = tmp_path / "run"
     summary = study(profile="smoke", out=str(run), overrides=overrides)
     assert (summary["n_conditions"], summary["n_success"], summary["n_failed"]) == (12, 12, 0)
@@ -74,7 +75,7 @@ def test_the_study_runs_on_existing_scans_and_reruns_from_cache(prefect_server, 
     manifest = json.loads(layout.manifest.read_text())
     assert {name for splits in given_files.values() for name in splits.values()} <= set(manifest["inputs"])
     metrics = pd.read_csv(layout.report_dir / "metrics.csv")
-    assert {"lsqml", "pinn", "flat"} <= set(metrics["arm"])
+    assert set(metrics["arm"]) == {"lsqml", "pinn_gs1", "flat"}
 
     again = study(profile="smoke", out=str(run), overrides=overrides)
     assert all(tally["cached"] == tally["tasks"] > 0 for tally in again["phases"].values()), again["phases"]
@@ -130,7 +131,7 @@ def test_the_study_runs_on_ptychodus_and_cxi_scans(prefect_server, tmp_path, smo
             export_scan(scan, folder, GeometryConfig(), name=f"{dose:g} {split}")
             chosen = CXI_FILE if dose == 1e4 else PRODUCT_FILE
             files[str(int(dose))][str(split)] = str(folder / chosen)
-    overrides = {"scan.files": files}
+    overrides = {"scan.files": files, "training.arms": ["pinn_gs1"]}
     summary = study(profile="smoke", out=str(tmp_path / "run"), overrides=overrides)
     assert (summary["n_conditions"], summary["n_success"], summary["n_failed"]) == (12, 12, 0)
     assert summary["phases"]["import"]["tasks"] == 3

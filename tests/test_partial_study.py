@@ -48,6 +48,22 @@ def test_a_selected_condition_runs_alone_and_a_full_run_reuses_it(prefect_server
         "compare": (1, 4),
     }
 
+    # another arm: the networks already trained are reused (an arm's cache key does not hold
+    # the selection), the new arm is trained, and every condition is scored again with both
+    more = ["--profile", "smoke", "--out", str(tmp_path), "--set", "scan.doses=[1000]", "--arm", "pinn_gs1"]
+    assert main([*more, "--arm", "pinn_shared"]) == 0
+    summary = json.loads((tmp_path / "report" / "summary.json").read_text())
+    assert _tally(summary) == {
+        "simulate": (1, 1),
+        "views": (4, 4),
+        "train": (2, 4),
+        "lsqml": (4, 4),
+        "infer": (4, 8),
+        "compare": (0, 4),
+    }
+    metrics = pd.read_csv(tmp_path / "report" / "metrics.csv")
+    assert set(metrics["arm"]) == {"pinn_gs1", "pinn_shared", "lsqml", "flat"}
+
 
 def test_a_selection_outside_the_plan_is_refused_before_any_work(tmp_path, capsys):
     assert main(["--profile", "smoke", "--out", str(tmp_path), "--dose", "7"]) == 2
