@@ -24,8 +24,8 @@ _QUICK_SIZES: dict[str, Any] = {
     "views": {"min_positions": 12},
     "training": {
         "filters_base": 16,
-        "batch_size": 32,
-        "learning_rate": 2e-3,
+        "batch_size": 16,
+        "learning_rate": 1e-3,
         "max_epochs": 60,
         "min_samples": 1500,
         "min_improvement": 2e-2,
