@@ -131,7 +131,7 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
     assert "succeeded: **12**" in markdown and "phase ms_ssim" in markdown
     convergence = markdown.split("## Convergence", 1)[1]
     rows = convergence.splitlines()
-    assert sum(line.startswith("| train ") for line in rows) == 18
+    assert sum(line.startswith("| train ") for line in rows) == 6 * 4  # dose x view x network arm
     assert sum(line.startswith("| lsqml |") for line in rows) == 12
     assert convergence.count("epoch cap (5) reached before the cost plateaued") == 12
     views_table = markdown.split("## Views", 1)[1]
@@ -294,7 +294,7 @@ def test_broken_condition_fails_alone_and_is_counted(prefect_server, tmp_path, c
     assert code == 1
     printed = capsys.readouterr().out
     assert "4 conditions, 4 executed, 2 succeeded, 2 failed" in printed
-    assert "failed: dose 1000 dense test in views: ContractError" in printed
+    assert "failed: dose 1e3 dense test in views: ContractError" in printed
     summary = json.loads((tmp_path / "report" / "summary.json").read_text())
     assert (summary["n_success"], summary["n_failed"]) == (2, 2)
     assert {(f["dose"], f["split"], f["phase"]) for f in summary["failures"]} == {(1000.0, "test", "views")}

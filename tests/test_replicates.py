@@ -120,7 +120,7 @@ def test_a_failed_replicate_is_named_and_its_cell_uses_the_others(prefect_server
     cells = pd.read_csv(tmp_path / "a" / "report" / "metrics_summary.csv")
     cells = cells[~cells.metric.str.endswith("_onset")]  # an onset is missing where there is no FRC band
     assert set(cells[cells.split == "test"].n) == {2} and set(cells[cells.split == "train"].n) == {3}
-    assert "| 1000 | dense | test | 2 | " in (tmp_path / "a" / "report" / "summary.md").read_text()
+    assert "| 1e3 | dense | test | 2 | " in (tmp_path / "a" / "report" / "summary.md").read_text()
 
     monkeypatch.setattr(tasks.views, "write_scan", real_write)
     study(profile="smoke", out=str(tmp_path / "b"), overrides=overrides, replicates=3)

@@ -42,7 +42,7 @@ def check_writable(root: Path) -> Path:
         root.mkdir(parents=True, exist_ok=True)
         probe = root / f"{TEMPORARY_PREFIX}write-check-{os.getpid()}"
         probe.write_bytes(b"ok")
-        probe.unlink()
+        probe.unlink(missing_ok=True)  # a study taking the directory over removes temporaries, this one too
     except OSError as err:
         raise RunDirectoryError(f"cannot write to the output directory {root}: {err.strerror or err}") from None
     return root
