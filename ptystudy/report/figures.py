@@ -9,7 +9,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter
 
-from ptystudy.naming import ARM_COLOURS, ARM_TITLES, COMPONENT_UNITS, METRIC_TITLES, arm_rank, arm_title
+from ptystudy.naming import ARM_COLOURS, ARM_TITLES, COMPONENT_UNITS, METRIC_TITLES, arm_rank, arm_title, dose_text
 from ptystudy.plots import save_figure
 
 
@@ -43,7 +43,7 @@ def plot_heatmaps(path: Path, table: Any, *, component: str, metric: str, split:
                 j, i, text, ha="center", va="center", fontsize=8, color="white" if value < 0.6 * upper else "black"
             )
         axes.set_xticks(range(len(views)), views)
-        axes.set_yticks(range(len(doses)), [f"{dose:.0e}" for dose in doses])
+        axes.set_yticks(range(len(doses)), [dose_text(dose) for dose in doses])
         axes.set_xlabel("view (scan overlap)")
         axes.set_title(arm_title(arm), fontsize=9)
     grid[0].set_ylabel("dose (photons per pattern)")

@@ -95,8 +95,10 @@ def plot_crossover_map(path: Path, crossover: pd.DataFrame, overlaps: dict[str, 
                 fontsize=7,
                 color="white" if abs(row.mean_difference) > 0.6 * largest else "black",
             )
-        axes.set_facecolor("#dddddd")  # a cell without scores (a failed condition) stays grey
+        axes.set_facecolor("#dddddd")  # a cell without scores stays grey, and says so
         image = axes.imshow(values, cmap="RdBu", norm=norm, aspect="auto", origin="lower")
+        for i, j in zip(*np.nonzero(np.isnan(values)), strict=True):
+            axes.text(j, i, "no score\n(failed or not run)", ha="center", va="center", fontsize=7, color="#555555")
         for xs, ys in crossover_edges(sides):
             axes.plot(xs, ys, color="black", linewidth=3, solid_capstyle="butt")
         axes.set_xticks(range(len(doses)), [dose_text(dose) for dose in doses])
