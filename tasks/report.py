@@ -7,7 +7,7 @@ from typing import Any
 
 from ptystudy.records import CompareRecord, FileRecord, ScanRecord
 from ptystudy.report.figures import plot_specimen
-from ptystudy.report.findings import best_arms, findings
+from ptystudy.report.findings import findings
 from ptystudy.report.tables import ReportTables, json_records, metrics_markdown, read_metrics, wide_table, write_report
 from ptystudy.scan.contract import load_scan
 from tasks._prefect import phase_task
@@ -47,7 +47,7 @@ def build_report(
     return {
         "files": {name: str(path) for name, path in files.items()},
         "written": [FileRecord.of(Path(path)) for path in files.values()],
-        "findings": findings(tables.crossover, best_arms(tables.summary), overlaps),
+        "findings": findings(tables.crossover, tables.summary, overlaps),
         "markdown": metrics_markdown(wide, tables.paired, files),
         "scores": json_records(wide),
     }

@@ -16,7 +16,6 @@ from ptystudy.evaluate.statistics import (
     summarise,
 )
 from ptystudy.report.findings import (
-    best_arms,
     crossover_edges,
     findings,
     findings_markdown,
@@ -112,7 +111,7 @@ def test_the_map_places_views_by_overlap_and_is_drawn(tmp_path):
 def test_the_findings_say_where_a_network_wins_and_by_how_much():
     table = _known_table()
     crossover = best_network_against_lsqml(table)
-    paragraphs = findings(crossover, best_arms(summarise(table)), OVERLAPS)
+    paragraphs = findings(crossover, summarise(table), OVERLAPS)
     phase = paragraphs[0]
     assert phase.startswith("Phase MS-SSIM, test split, 6 conditions.")
     assert "Highest mean score: LSQML (pty-chi) in 3, PtychoPINN gs2 in 2, PtychoPINN gs1 in 1." in phase
@@ -121,7 +120,7 @@ def test_the_findings_say_where_a_network_wins_and_by_how_much():
     assert "No detectable difference in 1e1 dense (+0.010 [" in phase
     assert "The winner changes across the map" in phase
     assert len(paragraphs) == 2, "phase and amplitude; three replicates need no caveat"
-    one = findings(best_network_against_lsqml(_known_table(1)), best_arms(summarise(_known_table(1))), OVERLAPS)
+    one = findings(best_network_against_lsqml(_known_table(1)), summarise(_known_table(1)), OVERLAPS)
     assert one[-1].startswith("One replicate:")
     markdown = findings_markdown(paragraphs, tmp_map := None)
     assert markdown.startswith("## Findings") and tmp_map is None and "- Phase MS-SSIM" in markdown
@@ -132,6 +131,16 @@ def test_nothing_to_compare_is_said_plainly():
     only_networks = table[table.arm != "lsqml"]
     crossover = best_network_against_lsqml(only_networks)
     assert crossover.empty
-    assert findings(crossover, best_arms(summarise(only_networks)), OVERLAPS) == [
+    assert findings(crossover, summarise(only_networks), OVERLAPS) == [
         "No condition was scored by both LSQML and a network: there is nothing to compare."
     ]
+
+
+def test_a_win_between_two_failed_reconstructions_is_called_so():
+    """Where neither the best network nor LSQML scores 0.1 above the flat image, the
+    findings say both failed instead of letting the sign of their difference stand."""
+    table = _known_table()
+    flat = table[(table.arm == "lsqml") & (table.component == "phase")].assign(arm="flat", value=0.25)
+    table = pd.concat([table, flat], ignore_index=True)
+    phase = findings(best_network_against_lsqml(table), summarise(table), OVERLAPS)[0]
+    assert "In 1 (1e1 dense) neither the best network nor LSQML scores 0.1 above the flat image" in phase

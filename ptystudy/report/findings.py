@@ -129,22 +129,36 @@ def _view_label(view: str, overlaps: dict[str, float]) -> str:
     return f"{view} (f = {overlaps[view]:g})" if view in overlaps else view
 
 
-def findings(crossover: pd.DataFrame, best_by_cell: pd.DataFrame, overlaps: dict[str, float]) -> list[str]:
+NEAR_FLAT = 0.1
+"""A reconstruction scoring less than this above the flat image's MS-SSIM has failed: a win
+between two of them says nothing."""
+
+
+def findings(crossover: pd.DataFrame, summary: pd.DataFrame, overlaps: dict[str, float]) -> list[str]:
     """The findings as sentences generated from the tables, one paragraph per component:
     which arm scores best in how many conditions, where (if anywhere) a network beats
-    LSQML and by how much, with intervals, and whether the winner changes across the map.
-    Test split (or the only one scored); the last paragraph says when there are no intervals."""
+    LSQML and by how much, with intervals, where both score near the flat image (no
+    information), and whether the winner changes across the map. Test split (or the only
+    one scored); the last paragraph says when there are no intervals. ``summary`` is the
+    per-cell summary (``statistics.summarise``)."""
     split = map_split(crossover)
     if split is None:
         return ["No condition was scored by both LSQML and a network: there is nothing to compare."]
+    best_by_cell = best_arms(summary)
     paragraphs = []
     for component in MAP_COMPONENTS:
         cells = map_cells(crossover, component, overlaps)
         if cells.empty:
             continue
+        sentences = (
+            _leaders(best_by_cell, component, split),
+            _network_wins(cells),
+            _closest(cells),
+            _near_flat(cells, summary, component),
+        )
         paragraphs.append(
             f"{component.capitalize()} MS-SSIM, {split} split, {len(cells)} conditions. "
-            + " ".join((_leaders(best_by_cell, component, split), _network_wins(cells), _closest(cells))).strip()
+            + " ".join(sentence for sentence in sentences if sentence)
         )
     if int(crossover.n.max()) < 2:
         paragraphs.append(
@@ -214,6 +228,24 @@ def _closest(cells: pd.DataFrame) -> str:
     if len(sides) > 1:
         parts.append("The winner changes across the map: the crossover is drawn in the figure.")
     return " ".join(parts)
+
+
+def _near_flat(cells: pd.DataFrame, summary: pd.DataFrame, component: str) -> str:
+    flat = summary[(summary.arm == "flat") & (summary.component == component) & (summary.metric == MAP_METRIC)]
+    floor = flat.set_index(["dose", "view", "split"])["mean"]
+    both = [
+        row
+        for row in cells.itertuples()
+        if (key := (row.dose, row.view, row.split)) in floor.index
+        and max(row.best_mean, row.lsqml_mean) < floor[key] + NEAR_FLAT
+    ]
+    if not both:
+        return ""
+    listed = ", ".join(f"{dose_text(row.dose)} {row.view}" for row in both)
+    return (
+        f"In {len(both)} ({listed}) neither the best network nor LSQML scores {NEAR_FLAT:g} above the flat "
+        "image: both failed there, and the winner says nothing."
+    )
 
 
 def _difference(row: object) -> str:
