@@ -47,7 +47,7 @@ def member_patches(model: keras.Model, spec: ModelSpec, view: Scan) -> tuple[np.
     """``(own, merged, members)``: each member's own prediction and its merged patch,
     (groups, C, N, N) complex64 (own ones zero outside the central N/2 square), and the
     (groups, C) member indices into the view."""
-    data = network_data(view, Arm.PINN, spec.input_scale)
+    data = network_data(view, spec.arm, spec.input_scale)
     outputs = {name: model.get_layer(name).output for name in ("amplitude", "phase", "group_merge")}
     predicted = keras.Model(model.inputs, outputs).predict(data.inputs(), batch_size=256, verbose=0)
     own = np.asarray(predicted["amplitude"]) * np.exp(1j * np.asarray(predicted["phase"]))

@@ -17,6 +17,7 @@ import pytest
 
 from ptystudy.errors import ContractError
 from ptystudy.files import sha256_file
+from ptystudy.naming import dose_text
 from ptystudy.profiles import resolve_config
 from ptystudy.recon import load_recon
 from ptystudy.records import FileRecord, ScanRecord
@@ -139,7 +140,7 @@ def test_smoke_study_scores_every_condition_and_arm(smoke_run):
         for view, nominal in resolve_config("smoke").views.overlaps.items():
             for split in ("train", "test"):
                 overlap = json.loads(layout.overlap(dose, view, split).read_text())
-                row = f"| {dose:g} | {view} | {split} | {nominal:.2f} | {overlap['measured_overlap']:.3f} |"
+                row = f"| {dose_text(dose)} | {view} | {split} | {nominal:.2f} | {overlap['measured_overlap']:.3f} |"
                 assert row in views_table, row
 
 
