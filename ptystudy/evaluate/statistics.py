@@ -8,6 +8,8 @@ there is no interval (NaN), and the verdict says so.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -86,36 +88,43 @@ def verdict(low: float, high: float, n: int) -> str:
     return "no detectable difference"
 
 
+def _replicates_by_arm(table: pd.DataFrame) -> Iterator[tuple[tuple, pd.DataFrame]]:
+    """For every condition and ``PAIRED_METRICS`` score: ``((dose, view, split, component,
+    metric), scores)`` with ``scores`` a replicate x arm table of the values."""
+    for (dose, view, split), condition in table.groupby(["dose", "view", "split"], sort=False):
+        for component, metric in PAIRED_METRICS:
+            scores = condition[(condition.component == component) & (condition.metric == metric)]
+            by_arm = scores.pivot_table(index="replicate", columns="arm", values="value", aggfunc="first")
+            yield (dose, view, split, component, metric), by_arm
+
+
 def paired_comparisons(table: pd.DataFrame) -> pd.DataFrame:
     """For every condition, each of ``PAIRS`` and ``PAIRED_METRICS``: the mean difference
     over the replicates both arms scored, its 95 % interval and a verdict."""
     rows = []
     if table.empty:
         return pd.DataFrame(columns=PAIRED_COLUMNS)
-    for (dose, view, split), condition in table.groupby(["dose", "view", "split"], sort=False):
-        for component, metric in PAIRED_METRICS:
-            scores = condition[(condition.component == component) & (condition.metric == metric)]
-            by_arm = scores.pivot_table(index="replicate", columns="arm", values="value", aggfunc="first")
-            for first, second in PAIRS:
-                if first not in by_arm or second not in by_arm:
-                    continue
-                difference = (by_arm[first] - by_arm[second]).to_numpy()
-                mean, _, n, low, high = mean_interval(difference)
-                rows.append(
-                    {
-                        "dose": dose,
-                        "view": view,
-                        "split": split,
-                        "comparison": f"{first} - {second}",
-                        "component": component,
-                        "metric": metric,
-                        "mean_difference": mean,
-                        "n": n,
-                        "ci_low": low,
-                        "ci_high": high,
-                        "verdict": verdict(low, high, n),
-                    }
-                )
+    for (dose, view, split, component, metric), by_arm in _replicates_by_arm(table):
+        for first, second in PAIRS:
+            if first not in by_arm or second not in by_arm:
+                continue
+            difference = (by_arm[first] - by_arm[second]).to_numpy()
+            mean, _, n, low, high = mean_interval(difference)
+            rows.append(
+                {
+                    "dose": dose,
+                    "view": view,
+                    "split": split,
+                    "comparison": f"{first} - {second}",
+                    "component": component,
+                    "metric": metric,
+                    "mean_difference": mean,
+                    "n": n,
+                    "ci_low": low,
+                    "ci_high": high,
+                    "verdict": verdict(low, high, n),
+                }
+            )
     return pd.DataFrame(rows, columns=PAIRED_COLUMNS)
 
 
@@ -153,37 +162,34 @@ def best_network_against_lsqml(table: pd.DataFrame) -> pd.DataFrame:
     network are left out.
     """
     rows = []
-    for (dose, view, split), condition in table.groupby(["dose", "view", "split"], sort=False):
-        for component, metric in PAIRED_METRICS:
-            scores = condition[(condition.component == component) & (condition.metric == metric)]
-            by_arm = scores.pivot_table(index="replicate", columns="arm", values="value", aggfunc="first")
-            networks = [arm for arm in by_arm.columns if arm not in NOT_NETWORKS]
-            if REFERENCE_ARM not in by_arm or not networks:
-                continue
-            means = by_arm[networks].mean()
-            if means.isna().all():
-                continue
-            best = str(means.idxmax())
-            mean, _, n, low, high = mean_interval((by_arm[best] - by_arm[REFERENCE_ARM]).to_numpy())
-            if n == 0:  # no replicate scored both
-                continue
-            rows.append(
-                {
-                    "dose": dose,
-                    "view": view,
-                    "split": split,
-                    "component": component,
-                    "metric": metric,
-                    "best_arm": best,
-                    "best_mean": float(means[best]),
-                    "lsqml_mean": float(by_arm[REFERENCE_ARM].mean()),
-                    "mean_difference": mean,
-                    "n": n,
-                    "ci_low": low,
-                    "ci_high": high,
-                    "winner": winner(mean, low, high, n),
-                }
-            )
+    for (dose, view, split, component, metric), by_arm in _replicates_by_arm(table):
+        networks = [arm for arm in by_arm.columns if arm not in NOT_NETWORKS]
+        if REFERENCE_ARM not in by_arm or not networks:
+            continue
+        means = by_arm[networks].mean()
+        if means.isna().all():
+            continue
+        best = str(means.idxmax())
+        mean, _, n, low, high = mean_interval((by_arm[best] - by_arm[REFERENCE_ARM]).to_numpy())
+        if n == 0:  # no replicate scored both
+            continue
+        rows.append(
+            {
+                "dose": dose,
+                "view": view,
+                "split": split,
+                "component": component,
+                "metric": metric,
+                "best_arm": best,
+                "best_mean": float(means[best]),
+                "lsqml_mean": float(by_arm[REFERENCE_ARM].mean()),
+                "mean_difference": mean,
+                "n": n,
+                "ci_low": low,
+                "ci_high": high,
+                "winner": winner(mean, low, high, n),
+            }
+        )
     return pd.DataFrame(rows, columns=CROSSOVER_COLUMNS)
 
 
