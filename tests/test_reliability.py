@@ -120,6 +120,9 @@ def test_killed_during_training_resumes_to_the_same_results(uninterrupted, tmp_p
             time.sleep(0.2)
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=60)
+    # LSQML runs beside training: what it had finished by the kill depends on the machine's load
+    lsqml_logged = max((int(n) for n in re.findall(r"phase lsqml: (\d+)/4 done", log.read_text())), default=0)
+    lsqml_written = len(list(tmp_path.glob("recon/**/lsqml.npz")))
     assert not (tmp_path / "report").exists(), "the study must have died before publishing"
     # a file being written when the kill came is a temporary (.partial-*), never an empty result
     empty = [p for p in tmp_path.rglob("*") if p.is_file() and p.stat().st_size == 0]
@@ -131,7 +134,9 @@ def test_killed_during_training_resumes_to_the_same_results(uninterrupted, tmp_p
     assert phases["simulate"]["cached"] == phases["simulate"]["tasks"] == 1
     assert phases["views"]["cached"] == phases["views"]["tasks"] == 4
     assert phases["train"]["cached"] >= 1 and phases["train"]["tasks"] == 2
-    assert phases["lsqml"]["cached"] == 0
+    # every LSQML run reported done before the kill is reused; none is taken from a half-written one
+    assert lsqml_logged <= phases["lsqml"]["cached"] <= lsqml_written
+    assert phases["lsqml"]["tasks"] == 4
     assert not _bad_files(tmp_path)
 
     reference, again = _results(uninterrupted), _results(tmp_path)
