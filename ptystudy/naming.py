@@ -19,6 +19,15 @@ ARM_TITLES = {
     "lsqml": "LSQML (pty-chi)",
     "flat": "flat (no information)",
 }
+ARM_SHORT_TITLES = {
+    "pinn": "PINN gs2",
+    "pinn_shared": "shared gs2",
+    "pinn_gs1": "PINN gs1",
+    "supervised": "supervised",
+    "lsqml": "LSQML",
+    "flat": "flat",
+}
+"""Names short enough for a figure's cell; the figure's legend or caption spells them out."""
 METRIC_TITLES = {
     "mae": "MAE",
     "mse": "MSE",
@@ -36,6 +45,11 @@ COMPONENT_UNITS = {"amplitude": "amplitude (a.u.)", "phase": "phase (rad)"}
 def arm_title(arm: str) -> str:
     """The arm's name for readers, e.g. ``PtychoPINN gs2`` for ``pinn``."""
     return ARM_TITLES.get(arm, arm)
+
+
+def arm_short_title(arm: str) -> str:
+    """The arm's name in a few characters, e.g. ``shared gs2`` for ``pinn_shared``."""
+    return ARM_SHORT_TITLES.get(arm, arm)
 
 
 def arm_rank(arm: str) -> tuple[int, str]:

@@ -4,6 +4,7 @@ verdicts, the crossover edges, the map figure and the generated sentences."""
 import numpy as np
 import pandas as pd
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.image import imread
 
 from ptystudy.evaluate.statistics import (
@@ -17,6 +18,7 @@ from ptystudy.evaluate.statistics import (
 )
 from ptystudy.report.findings import (
     crossover_edges,
+    crossover_map_figure,
     findings,
     findings_markdown,
     map_cells,
@@ -106,6 +108,40 @@ def test_the_map_places_views_by_overlap_and_is_drawn(tmp_path):
     image = imread(path)
     assert image.shape[0] > 300 and image.shape[1] > 600
     assert image[..., :3].std() > 0.1, "a drawn figure, not a blank canvas"
+
+
+def test_every_cell_label_of_a_five_dose_map_fits_its_cell():
+    """The map profile's 5 doses x 4 views: each cell's text (difference, verdict, best arm)
+    stays inside its cell, whichever arm is best (the long titles once overflowed)."""
+    arms = ("pinn", "pinn_shared", "pinn_gs1", "supervised")
+    rows = [
+        {
+            "dose": dose,
+            "view": view,
+            "split": "test",
+            "component": component,
+            "metric": "ms_ssim",
+            "arm": arm,
+            "replicate": 0,
+            "value": 0.5 + 0.1 * (arm == "lsqml"),
+        }
+        for dose in (10.0, 100.0, 1e3, 1e4, 1e5)
+        for view in ("touching", "sparse", "medium", "dense")
+        for component in ("phase", "amplitude")
+        for arm in (*arms, "lsqml")
+    ]
+    crossover = best_network_against_lsqml(pd.DataFrame(rows))
+    crossover["best_arm"] = [arms[i % len(arms)] for i in range(len(crossover))]
+    figure = crossover_map_figure(crossover, {"touching": 0.0, "sparse": 0.2, "medium": 0.4, "dense": 0.7})
+    canvas = FigureCanvasAgg(figure)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    for axes in figure.axes[:2]:
+        cell = axes.get_window_extent(renderer).width / 5
+        labels = [text for text in axes.texts if "LS" in text.get_text()]
+        assert len(labels) == 20
+        for text in labels:
+            assert text.get_window_extent(renderer).width < 0.95 * cell, text.get_text()
 
 
 def test_the_findings_say_where_a_network_wins_and_by_how_much():

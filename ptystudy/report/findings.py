@@ -19,7 +19,7 @@ from ptystudy.evaluate.statistics import (
     NO_DIFFERENCE,
     REFERENCE_ARM,
 )
-from ptystudy.naming import arm_title, dose_text
+from ptystudy.naming import arm_rank, arm_short_title, arm_title, dose_text
 from ptystudy.plots import save_figure
 
 MAP_COMPONENTS = ("phase", "amplitude")
@@ -67,15 +67,21 @@ def crossover_edges(sides: np.ndarray) -> list[tuple[tuple[float, float], tuple[
 
 
 def plot_crossover_map(path: Path, crossover: pd.DataFrame, overlaps: dict[str, float]) -> Path:
+    """Write ``crossover_map_figure`` to ``path`` (PNG)."""
+    return save_figure(crossover_map_figure(crossover, overlaps), path)
+
+
+def crossover_map_figure(crossover: pd.DataFrame, overlaps: dict[str, float]) -> Figure:
     """Dose x overlap map, one panel per component: the best network's MS-SSIM minus LSQML's
     (mean over replicates; blue: the network scores higher), each cell marked with its
-    winner (``MARKS``) and the best arm, and the crossover drawn as thick lines between
-    cells whose winners differ."""
+    winner (``MARKS``) and the best arm's short name (spelled out in the legend), and the
+    crossover drawn as thick lines between cells whose winners differ."""
     split = map_split(crossover)
-    figure = Figure(figsize=(11.5, 4.8), layout="constrained")
+    doses = sorted(set(crossover.dose))
+    # each panel about 1.1 inch per dose column, so a cell's text fits whatever the plan
+    figure = Figure(figsize=(max(11.5, 2.2 * len(doses) + 5), 4.8), layout="constrained")
     panels = figure.subplots(1, len(MAP_COMPONENTS), squeeze=False)[0]
     cells = {component: map_cells(crossover, component, overlaps) for component in MAP_COMPONENTS}
-    doses = sorted(set(crossover.dose))
     views = sorted(set(crossover.view), key=lambda view: (overlaps.get(view, np.inf), view))
     largest = max([float(np.nanmax(np.abs(c.mean_difference))) for c in cells.values() if not c.empty] + [0.05])
     norm = TwoSlopeNorm(vcenter=0.0, vmin=-largest, vmax=largest)
@@ -89,7 +95,7 @@ def plot_crossover_map(path: Path, crossover: pd.DataFrame, overlaps: dict[str, 
             axes.text(
                 j,
                 i,
-                f"{row.mean_difference:+.2f} {MARKS[row.winner]}\n{_short_title(row.best_arm)}",
+                f"{row.mean_difference:+.2f} {MARKS[row.winner]}\n{arm_short_title(row.best_arm)}",
                 ha="center",
                 va="center",
                 fontsize=7,
@@ -112,17 +118,15 @@ def plot_crossover_map(path: Path, crossover: pd.DataFrame, overlaps: dict[str, 
         Line2D([], [], color="black", linewidth=3, label="crossover: the winner changes"),
         *[Line2D([], [], linestyle="none", label=f"{mark}: {winner}") for winner, mark in MARKS.items()],
     ]
+    shown = sorted({arm for c in cells.values() for arm in c.best_arm}, key=arm_rank)
+    legend += [Line2D([], [], linestyle="none", label=f"{arm_short_title(arm)}: {arm_title(arm)}") for arm in shown]
     figure.legend(handles=legend, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     n = int(crossover.n.max()) if not crossover.empty else 0
     how = "winner from the paired 95 % interval" if n > 1 else "one replicate: winner from the sign alone"
     figure.suptitle(
         f"Where the networks win: {split} split, mean over {n} replicate{'s' * (n != 1)} ({how})", fontsize=11
     )
-    return save_figure(figure, path)
-
-
-def _short_title(arm: str) -> str:
-    return arm_title(arm).split(" (")[0]
+    return figure
 
 
 def _view_label(view: str, overlaps: dict[str, float]) -> str:
