@@ -412,7 +412,9 @@ def test_the_supervised_arm_fits_its_training_patches_not_their_mean(tiny_view):
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=_losses(Arm.SUPERVISED))
     data = network_data(tiny_view, Arm.SUPERVISED, spec.input_scale)
     targets = _targets(spec, tiny_view, data)
-    model.fit(data.inputs(small), {k: v[small] for k, v in targets.items()}, epochs=150, batch_size=8, verbose=0)
+    # 100 epochs: over 5 seeds with oneDNN on and off, error at most 0.37 of the mean patch's,
+    # spread at least 0.87 of the truth's (150 epochs: 0.28 and 0.94; 60 epochs fail)
+    model.fit(data.inputs(small), {k: v[small] for k, v in targets.items()}, epochs=100, batch_size=8, verbose=0)
     predicted = model.predict_on_batch(data.inputs(small))
     for name in ("amplitude", "phase"):
         values, truth = np.asarray(predicted[name]), targets[name][small]
