@@ -28,8 +28,10 @@ from ptystudy.profiles import add_override_option, parse_override, resolve_confi
 from ptystudy.scan.simulate import simulate_study_dose
 from ptystudy.scan.views import build_corpus
 
-TEST_OVERRIDES = {"training.max_epochs": 20, "training.filters_base": 16}
+TEST_OVERRIDES = {"training.filters_base": 16}
 """The learning test's training settings, on top of the smoke profile."""
+TEST_EPOCHS = {"pinn_shared": 20, "pinn": 20, "pinn_gs1": 12, "supervised": 12}
+"""The learning test's epoch cap per arm (``--set training.max_epochs=N`` overrides it)."""
 
 
 def correlations(obj: np.ndarray, coverage: np.ndarray, truth: np.ndarray) -> tuple[float, float]:
@@ -54,12 +56,12 @@ def main() -> None:
     scan = simulate_study_dose(scan_config, 1e6)[Split.TRAIN]
     corpus = build_corpus(scan, name="dense", config=scan_config.views, seeds=scan_config.seeds)
     print(machine_line(describe_machine()))
-    print(f"corpus {corpus.n_patterns} patterns; settings {overrides}")
+    print(f"corpus {corpus.n_patterns} patterns; settings {overrides}, epochs per arm {TEST_EPOCHS}")
     print("| arm | seed | amplitude r | phase r | best / first validation loss | epochs | seconds |")
     print("|---|---|---|---|---|---|---|")
-    config = resolve_config("smoke", overrides=overrides)
     for name in args.arms:
         arm = Arm(name)
+        config = resolve_config("smoke", overrides={"training.max_epochs": TEST_EPOCHS[name], **overrides})
         lowest, highest_ratio = [1.0, 1.0], 0.0
         for seed in args.seeds:
             started = time.perf_counter()

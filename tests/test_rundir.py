@@ -29,6 +29,7 @@ TRY_LOCK = textwrap.dedent(
     import sys, time
     from ptystudy.run.lock import RunDirectoryError, RunLock
     start = float(sys.argv[2])
+    time.sleep(max(0.0, start - time.time() - 0.05))  # asleep until the last 50 ms, then spin
     while time.time() < start:
         pass
     try:
