@@ -157,14 +157,7 @@ def inference_jobs(
         for arm in run.config.training.arms
         if run.selected(condition) and (condition.dose, condition.view, str(arm)) in models
     ]
-    # two at a time, like training: each runs its ops on one thread (48 quick-profile
-    # inferences took 34 s one at a time on 2 cores)
-    return HeavyPhase(
-        "infer",
-        jobs,
-        lambda key, error: run.ledger.fail(key[0], f"infer {key[1]}", error),
-        width=CONCURRENT_TRAININGS,
-    )
+    return HeavyPhase("infer", jobs, lambda key, error: run.ledger.fail(key[0], f"infer {key[1]}", error))
 
 
 def lsqml_jobs(run: StudyRun, views: dict[Condition, ViewRecord]) -> HeavyPhase:
