@@ -222,8 +222,9 @@ def test_the_cost_plateau_test_known_answers():
 
 def test_lsqml_stops_when_its_cost_plateaus_and_says_why(view_file, worker):
     path, view = view_file
-    result = worker.run(path, _settings(400, batches=6, device="cpu", seed=1, tolerance=2e-3), timeout_s=600)
+    # a loose tolerance stops it after about 50 epochs (110 at 2e-3): the same logic, less time
+    result = worker.run(path, _settings(400, batches=6, device="cpu", seed=1, tolerance=2e-2), timeout_s=600)
     assert 20 <= result.epochs < 400 and result.epochs % 10 == 0
-    assert result.stop_reason.startswith("converged: the cost fell by less than 0.002 per epoch")
-    assert cost_plateaued(result.cost_per_epoch, window=10, tolerance=2e-3)
-    assert not cost_plateaued(result.cost_per_epoch[:-10], window=10, tolerance=2e-3)
+    assert result.stop_reason.startswith("converged: the cost fell by less than 0.02 per epoch")
+    assert cost_plateaued(result.cost_per_epoch, window=10, tolerance=2e-2)
+    assert not cost_plateaued(result.cost_per_epoch[:-10], window=10, tolerance=2e-2)
