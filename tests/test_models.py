@@ -217,7 +217,7 @@ def test_several_steps_per_compiled_call_train_exactly_as_one_step(tiny_view, on
     assert per_execution > 1 and steps == -(-per_epoch // config.batch_size), "one execution of several steps"
     monkeypatch.setattr(training, "STEPS_PER_EXECUTION", 1)
     assert training.epoch_steps(per_epoch, config.batch_size) == (steps, 1)
-    one = train_network(tiny_view, Arm.PINN_SHARED, config, seed=11)
+    one = train_network(tiny_view, Arm.PINN_SHARED, config, seed=several.history["seed"])
     assert several.history["val_loss"] == one.history["val_loss"]
     for got, want in zip(several.model.get_weights(), one.model.get_weights(), strict=True):
         np.testing.assert_array_equal(got, want)
@@ -274,8 +274,8 @@ def test_networks_trained_at_once_in_threads_equal_those_trained_one_after_anoth
     of its groups per epoch, about as many pattern evaluations per epoch as a
     single-pattern arm."""
     config = resolve_config("smoke").training.model_copy(update={"max_epochs": 1})
-    jobs = [(Arm.PINN_SHARED, 11), (Arm.SUPERVISED, 12)]
-    alone = one_epoch_shared  # the same arm, settings and seed, trained with nothing beside it
+    alone = one_epoch_shared  # trained with nothing beside it
+    jobs = [(Arm.PINN_SHARED, alone.history["seed"]), (Arm.SUPERVISED, 12)]
     together: dict[int, TrainedNetwork] = {}
 
     def train(index: int) -> None:
