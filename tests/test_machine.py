@@ -89,9 +89,10 @@ def _tensorflow_states(*environments: dict[str, str | None]) -> list[dict]:
 
 
 @pytest.mark.skipif(onednn_default(cpu_description()) is None, reason="oneDNN is not turned on for this CPU")
-def test_importing_the_networks_turns_onednn_on_unless_the_user_said_no():
+def test_importing_the_networks_turns_onednn_on_unless_the_user_said_no(fresh_interpreter):
     """The real TensorFlow: on by default where the CPU supports it, off when the user says 0."""
-    default, refused = _tensorflow_states({}, {ONEDNN_VARIABLE: "0"})
+    default = fresh_interpreter["machine"]
+    (refused,) = _tensorflow_states({ONEDNN_VARIABLE: "0"})
     assert default["tensorflow"]["environment"][ONEDNN_VARIABLE] == "1"
     assert default["tensorflow"]["onednn"] is True
     assert default["cpu"]["model"] == cpu_description()["model"]

@@ -423,6 +423,7 @@ def test_the_supervised_arm_fits_its_training_patches_not_their_mean(tiny_view):
     model = build_network(spec, tiny_view, seed=4)
     # one compiled call per epoch (6 steps of 8): the same updates, fewer round trips from Python
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss=_losses(Arm.SUPERVISED), steps_per_execution=6)
+    model.optimizer.build(model.trainable_variables)  # as train_network does: one trace, the same updates
     data = network_data(tiny_view, Arm.SUPERVISED, spec.input_scale)
     targets = _targets(spec, tiny_view, data)
     # 100 epochs: over 5 seeds with oneDNN on and off, error at most 0.37 of the mean patch's,

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-
 from ptystudy.native_logs import gpu_driver_present, startup_chatter
 
 CAPTURED = [
@@ -31,12 +28,11 @@ def test_a_python_line_after_a_dropped_record_is_kept():
     assert startup_chatter(lines, gpu_driver=False) == [True, False]
 
 
-def test_importing_the_networks_prints_no_chatter_but_real_warnings():
+def test_importing_the_networks_prints_no_chatter_but_real_warnings(fresh_interpreter):
     """In a fresh interpreter, as a new user's terminal would show it."""
-    code = "import ptystudy.models, warnings; warnings.warn('a real warning')"
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300, check=True)
-    assert "a real warning" in result.stderr
+    stderr = fresh_interpreter["stderr"]
+    assert "a real warning" in stderr
     for chatter in ("absl::InitializeLog", "oneDNN", "I0000", "rebuild TensorFlow"):
-        assert chatter not in result.stderr, result.stderr
+        assert chatter not in stderr, stderr
     if not gpu_driver_present():
-        assert "cuInit" not in result.stderr, result.stderr
+        assert "cuInit" not in stderr, stderr
