@@ -180,3 +180,20 @@ def test_a_win_between_two_failed_reconstructions_is_called_so():
     table = pd.concat([table, flat], ignore_index=True)
     phase = findings(best_network_against_lsqml(table), summarise(table), OVERLAPS)[0]
     assert "In 1 (1e1 dense) neither the best network nor LSQML scores 0.1 above the flat image" in phase
+    # 1e1 touching: LSQML 0.21 against the flat 0.25, the best network 0.41
+    assert "In 1 (1e1 touching) LSQML (pty-chi) scores less than 0.1 above the flat image" in phase
+    assert "the networks failed" not in phase
+
+
+def test_a_network_that_failed_where_lsqml_did_not_is_called_so():
+    """1e3 dense: LSQML 0.91, the best network 0.71, the flat image 0.65 there (0.05 elsewhere)."""
+    table = _known_table()
+    flat = table[(table.arm == "lsqml") & (table.component == "phase")].assign(arm="flat", value=0.05)
+    flat.loc[(flat.dose == 1e3) & (flat.view == "dense"), "value"] = 0.65
+    table = pd.concat([table, flat], ignore_index=True)
+    phase = findings(best_network_against_lsqml(table), summarise(table), OVERLAPS)[0]
+    assert (
+        "In 1 (1e3 dense) the best network scores less than 0.1 above the flat image and LSQML (pty-chi) "
+        "more: the networks failed there."
+    ) in phase
+    assert "both failed" not in phase and "LSQML failed" not in phase

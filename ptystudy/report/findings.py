@@ -235,21 +235,39 @@ def _closest(cells: pd.DataFrame) -> str:
 
 
 def _near_flat(cells: pd.DataFrame, summary: pd.DataFrame, component: str) -> str:
+    """Where a side scores less than ``NEAR_FLAT`` above the flat image: both (the winner says
+    nothing), LSQML alone, or the best network alone (the other recovered something)."""
     flat = summary[(summary.arm == "flat") & (summary.component == component) & (summary.metric == MAP_METRIC)]
     floor = flat.set_index(["dose", "view", "split"])["mean"]
-    both = [
-        row
-        for row in cells.itertuples()
-        if (key := (row.dose, row.view, row.split)) in floor.index
-        and max(row.best_mean, row.lsqml_mean) < floor[key] + NEAR_FLAT
-    ]
-    if not both:
-        return ""
-    listed = ", ".join(f"{dose_text(row.dose)} {row.view}" for row in both)
-    return (
-        f"In {len(both)} ({listed}) neither the best network nor LSQML scores {NEAR_FLAT:g} above the flat "
-        "image: both failed there, and the winner says nothing."
-    )
+    failed: dict[tuple[bool, bool], list[str]] = {(True, True): [], (True, False): [], (False, True): []}
+    for row in cells.itertuples():
+        key = (row.dose, row.view, row.split)
+        if key not in floor.index:
+            continue
+        sides = (row.lsqml_mean < floor[key] + NEAR_FLAT, row.best_mean < floor[key] + NEAR_FLAT)
+        if any(sides):
+            failed[sides].append(f"{dose_text(row.dose)} {row.view}")
+    sentences = []
+    for (lsqml_failed, network_failed), listed in failed.items():
+        if not listed:
+            continue
+        where = f"{len(listed)} ({', '.join(listed)})"
+        if lsqml_failed and network_failed:
+            sentences.append(
+                f"In {where} neither the best network nor LSQML scores {NEAR_FLAT:g} above the flat "
+                "image: both failed there, and the winner says nothing."
+            )
+        elif lsqml_failed:
+            sentences.append(
+                f"In {where} {arm_title(REFERENCE_ARM)} scores less than {NEAR_FLAT:g} above the flat image "
+                "and the best network more: LSQML failed there, the networks recovered something."
+            )
+        else:
+            sentences.append(
+                f"In {where} the best network scores less than {NEAR_FLAT:g} above the flat image and "
+                f"{arm_title(REFERENCE_ARM)} more: the networks failed there."
+            )
+    return " ".join(sentences)
 
 
 def _difference(row: object) -> str:
