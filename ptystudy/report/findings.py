@@ -141,8 +141,8 @@ between two of them says nothing."""
 def findings(crossover: pd.DataFrame, summary: pd.DataFrame, overlaps: dict[str, float]) -> list[str]:
     """The findings as sentences generated from the tables, one paragraph per component:
     which arm scores best in how many conditions, where (if anywhere) a network beats
-    LSQML and by how much, with intervals, where both score near the flat image (no
-    information), and whether the winner changes across the map. Test split (or the only
+    LSQML and by how much, with intervals, where either side or both score near the flat
+    image (no information), and whether the winner changes across the map. Test split (or the only
     one scored); the last paragraph says when there are no intervals. ``summary`` is the
     per-cell summary (``statistics.summarise``)."""
     split = map_split(crossover)
