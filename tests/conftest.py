@@ -29,7 +29,6 @@ def smoke_config() -> StudyConfig:
 FRESH_IMPORT = """\
 import importlib, json, pkgutil, sys, warnings
 import ptystudy.models
-import ptystudy
 for module in pkgutil.walk_packages(ptystudy.__path__, "ptystudy."):
     importlib.import_module(module.name)
 from ptystudy.machine import describe_machine

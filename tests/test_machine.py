@@ -67,32 +67,25 @@ def test_each_op_gets_the_cores_of_one_of_two_concurrent_trainings(cores, thread
     assert environ[INTRA_OP_VARIABLE] == threads
 
 
-def _tensorflow_states(*environments: dict[str, str | None]) -> list[dict]:
-    """Import ptystudy.models in a fresh process per environment (None: unset), all at
-    once, and report the oneDNN variable and TensorFlow's own oneDNN state in each."""
+def _tensorflow_state(setting: str) -> dict:
+    """Import ptystudy.models in a fresh process with ``TF_ENABLE_ONEDNN_OPTS=setting`` and
+    report its machine description, TensorFlow's own oneDNN state included."""
     code = (
-        "import json, os, ptystudy.models\n"
+        "import json, ptystudy.models\n"
         "from ptystudy.machine import describe_machine\n"
         "print(json.dumps(describe_machine()))\n"
     )
-    processes = []
-    for environment in environments:
-        env = {key: value for key, value in os.environ.items() if key != ONEDNN_VARIABLE}
-        env.update({key: value for key, value in environment.items() if value is not None})
-        processes.append(subprocess.Popen([sys.executable, "-c", code], env=env, stdout=subprocess.PIPE, text=True))
-    states = []
-    for process in processes:
-        out, _ = process.communicate(timeout=120)
-        assert process.returncode == 0
-        states.append(json.loads(out.strip().splitlines()[-1]))
-    return states
+    env = {**os.environ, ONEDNN_VARIABLE: setting}
+    result = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.skipif(onednn_default(cpu_description()) is None, reason="oneDNN is not turned on for this CPU")
 def test_importing_the_networks_turns_onednn_on_unless_the_user_said_no(fresh_interpreter):
     """The real TensorFlow: on by default where the CPU supports it, off when the user says 0."""
     default = fresh_interpreter["machine"]
-    (refused,) = _tensorflow_states({ONEDNN_VARIABLE: "0"})
+    refused = _tensorflow_state("0")
     assert default["tensorflow"]["environment"][ONEDNN_VARIABLE] == "1"
     assert default["tensorflow"]["onednn"] is True
     assert default["cpu"]["model"] == cpu_description()["model"]

@@ -142,9 +142,9 @@ def findings(crossover: pd.DataFrame, summary: pd.DataFrame, overlaps: dict[str,
     """The findings as sentences generated from the tables, one paragraph per component:
     which arm scores best in how many conditions, where (if anywhere) a network beats
     LSQML and by how much, with intervals, where either side or both score near the flat
-    image (no information), and whether the winner changes across the map. Test split (or the only
-    one scored); the last paragraph says when there are no intervals. ``summary`` is the
-    per-cell summary (``statistics.summarise``)."""
+    image (no information), and whether the winner changes across the map. Test split (or
+    the only one scored); the last paragraph says when there are no intervals. ``summary``
+    is the per-cell summary (``statistics.summarise``)."""
     split = map_split(crossover)
     if split is None:
         return ["No condition was scored by both LSQML and a network: there is nothing to compare."]
@@ -234,40 +234,35 @@ def _closest(cells: pd.DataFrame) -> str:
     return " ".join(parts)
 
 
+_NEAR_FLAT_SAYS = {
+    (True, True): "neither the best network nor LSQML scores {near:g} above the flat image: both failed "
+    "there, and the winner says nothing.",
+    (True, False): "{lsqml} scores less than {near:g} above the flat image and the best network more: "
+    "LSQML failed there, the networks recovered something.",
+    (False, True): "the best network scores less than {near:g} above the flat image and {lsqml} more: "
+    "the networks failed there.",
+}
+"""What the findings say of the cells where (LSQML, the best network) scored near the flat image."""
+
+
 def _near_flat(cells: pd.DataFrame, summary: pd.DataFrame, component: str) -> str:
     """Where a side scores less than ``NEAR_FLAT`` above the flat image: both (the winner says
     nothing), LSQML alone, or the best network alone (the other recovered something)."""
     flat = summary[(summary.arm == "flat") & (summary.component == component) & (summary.metric == MAP_METRIC)]
     floor = flat.set_index(["dose", "view", "split"])["mean"]
-    failed: dict[tuple[bool, bool], list[str]] = {(True, True): [], (True, False): [], (False, True): []}
+    failed: dict[tuple[bool, bool], list[str]] = {sides: [] for sides in _NEAR_FLAT_SAYS}
     for row in cells.itertuples():
         key = (row.dose, row.view, row.split)
-        if key not in floor.index:
-            continue
-        sides = (row.lsqml_mean < floor[key] + NEAR_FLAT, row.best_mean < floor[key] + NEAR_FLAT)
-        if any(sides):
-            failed[sides].append(f"{dose_text(row.dose)} {row.view}")
-    sentences = []
-    for (lsqml_failed, network_failed), listed in failed.items():
-        if not listed:
-            continue
-        where = f"{len(listed)} ({', '.join(listed)})"
-        if lsqml_failed and network_failed:
-            sentences.append(
-                f"In {where} neither the best network nor LSQML scores {NEAR_FLAT:g} above the flat "
-                "image: both failed there, and the winner says nothing."
-            )
-        elif lsqml_failed:
-            sentences.append(
-                f"In {where} {arm_title(REFERENCE_ARM)} scores less than {NEAR_FLAT:g} above the flat image "
-                "and the best network more: LSQML failed there, the networks recovered something."
-            )
-        else:
-            sentences.append(
-                f"In {where} the best network scores less than {NEAR_FLAT:g} above the flat image and "
-                f"{arm_title(REFERENCE_ARM)} more: the networks failed there."
-            )
-    return " ".join(sentences)
+        if key in floor.index:
+            sides = (row.lsqml_mean < floor[key] + NEAR_FLAT, row.best_mean < floor[key] + NEAR_FLAT)
+            if any(sides):
+                failed[sides].append(f"{dose_text(row.dose)} {row.view}")
+    return " ".join(
+        f"In {len(listed)} ({', '.join(listed)}) "
+        + _NEAR_FLAT_SAYS[sides].format(near=NEAR_FLAT, lsqml=arm_title(REFERENCE_ARM))
+        for sides, listed in failed.items()
+        if listed
+    )
 
 
 def _difference(row: object) -> str:
