@@ -48,9 +48,10 @@ VECTOR_EXTENSIONS = (
 
 
 def cpu_description(cpuinfo: str | None = None) -> dict[str, Any]:
-    """The CPU: ``model``, ``architecture``, ``cores`` (usable by this process) and the
-    ``vector_extensions`` of ``VECTOR_EXTENSIONS`` it has, read from ``/proc/cpuinfo`` (or
-    the text given); on systems without it, the model from ``platform`` and no flags."""
+    """The CPU: ``model``, ``signature`` (x86 family, model and stepping), ``architecture``,
+    ``cores`` (usable by this process) and the ``vector_extensions`` of ``VECTOR_EXTENSIONS``
+    it has, read from ``/proc/cpuinfo`` (or the text given); on systems without it, the model
+    from ``platform``, no signature and no flags."""
     if cpuinfo is None:
         path = Path("/proc/cpuinfo")
         cpuinfo = path.read_text(errors="replace") if path.exists() else ""
@@ -66,10 +67,20 @@ def cpu_description(cpuinfo: str | None = None) -> dict[str, Any]:
     usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
     return {
         "model": fields.get("model name") or platform.processor() or "unknown",
+        "signature": _signature(fields),
         "architecture": platform.machine(),
         "cores": len(usable),
         "vector_extensions": [flag for flag in VECTOR_EXTENSIONS if flag in flags],
     }
+
+
+def _signature(fields: dict[str, str]) -> str | None:
+    """x86's CPU family, model and stepping, e.g. ``"family 25 model 17 stepping 1"`` (AMD Zen
+    4): the generation, where a virtual machine's model name ("AMD EPYC") does not say it."""
+    keys = {"family": "cpu family", "model": "model", "stepping": "stepping"}
+    if any(key not in fields for key in keys.values()):
+        return None
+    return " ".join(f"{name} {fields[key]}" for name, key in keys.items())
 
 
 def onednn_default(cpu: dict[str, Any]) -> str | None:
@@ -137,7 +148,8 @@ def machine_line(machine: dict[str, Any]) -> str:
     """One line for a benchmark's output: CPU, cores, extensions, oneDNN and threads."""
     cpu = machine["cpu"]
     text = (
-        f"CPU: {cpu['model']} ({cpu['architecture']}, {cpu['cores']} cores; "
+        f"CPU: {cpu['model']} ({cpu.get('signature') or 'no family read'}; "
+        f"{cpu['architecture']}, {cpu['cores']} cores; "
         f"{' '.join(cpu['vector_extensions']) or 'no vector flags read'})"
     )
     runtime = machine.get("tensorflow")

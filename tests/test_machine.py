@@ -19,7 +19,10 @@ from ptystudy.machine import (
 
 EPYC = """processor\t: 0
 vendor_id\t: AuthenticAMD
+cpu family\t: 25
+model\t\t: 1
 model name\t: AMD EPYC 7B13
+stepping\t: 1
 flags\t\t: fpu sse sse2 ssse3 fma sse4_1 sse4_2 avx f16c avx2 bmi2
 
 processor\t: 1
@@ -36,8 +39,10 @@ OLD_X86 = "model name\t: Intel Core 2\nflags\t\t: sse sse2 ssse3 sse4_1\n"
 def test_cpu_description_reads_the_model_and_vector_extensions():
     cpu = cpu_description(EPYC)
     assert cpu["model"] == "AMD EPYC 7B13"
+    assert cpu["signature"] == "family 25 model 1 stepping 1"  # Zen 3; "model" is not "model name"
     assert cpu["vector_extensions"] == ["sse4_2", "avx", "avx2", "fma"]
     assert cpu["cores"] >= 1
+    assert cpu_description(XEON)["signature"] is None  # no family in the text: not guessed
     assert cpu_description(XEON)["vector_extensions"][-4:] == ["avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"]
 
 
