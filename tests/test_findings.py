@@ -110,6 +110,16 @@ def test_the_map_places_views_by_overlap_and_is_drawn(tmp_path):
     assert image[..., :3].std() > 0.1, "a drawn figure, not a blank canvas"
 
 
+def test_the_map_legend_explains_the_verdicts_it_shows():
+    """Three replicates give intervals: the legend has no one-replicate marks; one replicate
+    gives only those."""
+    for replicates, shown, absent in ((3, "NN: network better", "NN?"), (1, "NN?: network ahead", "LS: LSQML")):
+        figure = crossover_map_figure(best_network_against_lsqml(_known_table(replicates)), OVERLAPS)
+        labels = [text.get_text() for text in figure.legends[0].get_texts()]
+        assert any(label.startswith(shown) for label in labels), labels
+        assert not any(label.startswith(absent) for label in labels), labels
+
+
 def test_every_cell_label_of_a_five_dose_map_fits_its_cell():
     """The map profile's 5 doses x 4 views: each cell's text (difference, verdict, best arm)
     stays inside its cell, whichever arm is best (the long titles once overflowed)."""

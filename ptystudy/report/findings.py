@@ -74,8 +74,8 @@ def plot_crossover_map(path: Path, crossover: pd.DataFrame, overlaps: dict[str, 
 def crossover_map_figure(crossover: pd.DataFrame, overlaps: dict[str, float]) -> Figure:
     """Dose x overlap map, one panel per component: the best network's MS-SSIM minus LSQML's
     (mean over replicates; blue: the network scores higher), each cell marked with its
-    winner (``MARKS``) and the best arm's short name (spelled out in the legend), and the
-    crossover drawn as thick lines between cells whose winners differ."""
+    winner (``MARKS``) and the best arm's short name (the legend spells out the marks and
+    names shown), and the crossover drawn as thick lines between cells whose winners differ."""
     split = map_split(crossover)
     doses = sorted(set(crossover.dose))
     # each panel about 1.1 inch per dose column, so a cell's text fits whatever the plan
@@ -114,9 +114,10 @@ def crossover_map_figure(crossover: pd.DataFrame, overlaps: dict[str, float]) ->
     panels[0].set_ylabel("scan overlap (nominal linear overlap f)")
     if image is not None:
         figure.colorbar(image, ax=list(panels), shrink=0.85, label="MS-SSIM difference (> 0: a network scores higher)")
+    verdicts = {winner for c in cells.values() for winner in c.winner}  # one replicate's or the intervals'
     legend = [
         Line2D([], [], color="black", linewidth=3, label="crossover: the winner changes"),
-        *[Line2D([], [], linestyle="none", label=f"{mark}: {winner}") for winner, mark in MARKS.items()],
+        *[Line2D([], [], linestyle="none", label=f"{mark}: {w}") for w, mark in MARKS.items() if w in verdicts],
     ]
     shown = sorted({arm for c in cells.values() for arm in c.best_arm}, key=arm_rank)
     legend += [Line2D([], [], linestyle="none", label=f"{arm_short_title(arm)}: {arm_title(arm)}") for arm in shown]
