@@ -117,7 +117,11 @@ def crossover_map_figure(crossover: pd.DataFrame, overlaps: dict[str, float]) ->
     verdicts = {winner for c in cells.values() for winner in c.winner}  # one replicate's or the intervals'
     legend = [
         Line2D([], [], color="black", linewidth=3, label="crossover: the winner changes"),
-        *[Line2D([], [], linestyle="none", label=f"{mark}: {w}") for w, mark in MARKS.items() if w in verdicts],
+        *[
+            Line2D([], [], linestyle="none", label=f"{mark}: {winner}")
+            for winner, mark in MARKS.items()
+            if winner in verdicts
+        ],
     ]
     shown = sorted({arm for c in cells.values() for arm in c.best_arm}, key=arm_rank)
     legend += [Line2D([], [], linestyle="none", label=f"{arm_short_title(arm)}: {arm_title(arm)}") for arm in shown]
