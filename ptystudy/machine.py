@@ -148,7 +148,7 @@ def machine_line(machine: dict[str, Any]) -> str:
     """One line for a benchmark's output: CPU, cores, extensions, oneDNN and threads."""
     cpu = machine["cpu"]
     text = (
-        f"CPU: {cpu['model']} ({cpu.get('signature') or 'no family read'}; "
+        f"CPU: {cpu['model']} ({cpu['signature'] or 'no family read'}; "
         f"{cpu['architecture']}, {cpu['cores']} cores; "
         f"{' '.join(cpu['vector_extensions']) or 'no vector flags read'})"
     )

@@ -14,6 +14,7 @@ from ptystudy.machine import (
     ONEDNN_VARIABLE,
     configure_tensorflow_environment,
     cpu_description,
+    machine_line,
     onednn_default,
 )
 
@@ -44,6 +45,13 @@ def test_cpu_description_reads_the_model_and_vector_extensions():
     assert cpu["cores"] >= 1
     assert cpu_description(XEON)["signature"] is None  # no family in the text: not guessed
     assert cpu_description(XEON)["vector_extensions"][-4:] == ["avx512f", "avx512_vnni", "avx512_bf16", "amx_tile"]
+
+
+def test_the_benchmarks_line_names_the_cpu_generation():
+    line = machine_line({"cpu": cpu_description(EPYC)})
+    assert line.startswith("CPU: AMD EPYC 7B13 (family 25 model 1 stepping 1; ")
+    assert line.endswith("sse4_2 avx avx2 fma)")
+    assert "(no family read; " in machine_line({"cpu": cpu_description(XEON)})
 
 
 @pytest.mark.parametrize(
