@@ -26,6 +26,9 @@ from typing import Any
 ONEDNN_VARIABLE = "TF_ENABLE_ONEDNN_OPTS"
 INTRA_OP_VARIABLE = "TF_NUM_INTRAOP_THREADS"
 THREAD_VARIABLES = (INTRA_OP_VARIABLE, "TF_NUM_INTEROP_THREADS")
+ISA_LIMIT_VARIABLE = "ONEDNN_MAX_CPU_ISA"
+"""oneDNN's kernels limited to an instruction set (e.g. ``AVX2`` on an AVX-512 CPU): they then
+compute, and round, as on a CPU that has only that set (benchmarks/RESULTS.md)."""
 CONCURRENT_TRAININGS = 2
 """Networks the study trains at once in its process (``flows/_lanes.py``). On the study's
 small networks TensorFlow keeps a second core busy without gaining speed (one training:
@@ -131,7 +134,9 @@ def tensorflow_runtime() -> dict[str, Any]:
         "onednn": bool(_pywrap_util_port.IsMklEnabled()),
         "intra_op_threads": tf.config.threading.get_intra_op_parallelism_threads(),
         "inter_op_threads": tf.config.threading.get_inter_op_parallelism_threads(),
-        "environment": {name: os.environ.get(name) for name in (ONEDNN_VARIABLE, *THREAD_VARIABLES)},
+        "environment": {
+            name: os.environ.get(name) for name in (ONEDNN_VARIABLE, *THREAD_VARIABLES, ISA_LIMIT_VARIABLE)
+        },
     }
 
 
@@ -145,7 +150,8 @@ def describe_machine() -> dict[str, Any]:
 
 
 def machine_line(machine: dict[str, Any]) -> str:
-    """One line for a benchmark's output: CPU, cores, extensions, oneDNN and threads."""
+    """One line for a benchmark's output: CPU, cores, extensions, oneDNN (and the instruction
+    set its kernels are limited to, where one is) and threads."""
     cpu = machine["cpu"]
     text = (
         f"CPU: {cpu['model']} ({cpu['signature'] or 'no family read'}; "
@@ -159,8 +165,11 @@ def machine_line(machine: dict[str, Any]) -> str:
             f"{name}={environment[variable] or runtime[f'{name}_op_threads'] or 'per core'}"
             for name, variable in zip(("intra", "inter"), THREAD_VARIABLES, strict=True)
         ]
+        limit = environment.get(ISA_LIMIT_VARIABLE)
         text += (
             f"; TensorFlow {runtime['tensorflow']}, oneDNN {'on' if runtime['onednn'] else 'off'} "
-            f"({ONEDNN_VARIABLE}={runtime['environment'][ONEDNN_VARIABLE]}), threads {', '.join(threads)}"
+            f"({ONEDNN_VARIABLE}={environment[ONEDNN_VARIABLE]}"
+            f"{f', kernels limited to {ISA_LIMIT_VARIABLE}={limit}' if limit else ''}), "
+            f"threads {', '.join(threads)}"
         )
     return text

@@ -11,6 +11,7 @@ import pytest
 
 from ptystudy.machine import (
     INTRA_OP_VARIABLE,
+    ISA_LIMIT_VARIABLE,
     ONEDNN_VARIABLE,
     configure_tensorflow_environment,
     cpu_description,
@@ -52,6 +53,20 @@ def test_the_benchmarks_line_names_the_cpu_generation():
     assert line.startswith("CPU: AMD EPYC 7B13 (family 25 model 1 stepping 1; ")
     assert line.endswith("sse4_2 avx avx2 fma)")
     assert "(no family read; " in machine_line({"cpu": cpu_description(XEON)})
+
+
+def test_the_benchmarks_line_says_when_onednn_is_limited_to_an_instruction_set():
+    """``ONEDNN_MAX_CPU_ISA=AVX2`` on an AVX-512 CPU computes as an AVX2 CPU does: the line says so."""
+    environment = {ONEDNN_VARIABLE: "1", INTRA_OP_VARIABLE: "1", "TF_NUM_INTEROP_THREADS": None}
+    runtime = {"tensorflow": "2.21.0", "onednn": True, "intra_op_threads": 0, "inter_op_threads": 0}
+    cpu = cpu_description(XEON)
+    limited = machine_line(
+        {"cpu": cpu, "tensorflow": {**runtime, "environment": {**environment, ISA_LIMIT_VARIABLE: "AVX2"}}}
+    )
+    assert "oneDNN on (TF_ENABLE_ONEDNN_OPTS=1, kernels limited to ONEDNN_MAX_CPU_ISA=AVX2), threads intra=1" in limited
+    for unlimited in ({**environment, ISA_LIMIT_VARIABLE: None}, environment):  # a description from before the key
+        line = machine_line({"cpu": cpu, "tensorflow": {**runtime, "environment": unlimited}})
+        assert line.endswith("oneDNN on (TF_ENABLE_ONEDNN_OPTS=1), threads intra=1, inter=per core")
 
 
 @pytest.mark.parametrize(
@@ -100,6 +115,7 @@ def test_importing_the_networks_turns_onednn_on_unless_the_user_said_no(fresh_in
     default = fresh_interpreter["machine"]
     refused = _tensorflow_state("0")
     assert default["tensorflow"]["environment"][ONEDNN_VARIABLE] == "1"
+    assert ISA_LIMIT_VARIABLE in default["tensorflow"]["environment"]  # recorded, set or not
     assert default["tensorflow"]["onednn"] is True
     assert default["cpu"]["model"] == cpu_description()["model"]
     assert refused["tensorflow"]["onednn"] is False
