@@ -109,8 +109,8 @@ def study(
     (Prefect shows the parameter descriptions below in the deployment's run form.)
 
     Args:
-        profile: Study size: smoke (tests, about 2 minutes on 2 CPU cores), quick (a laptop,
-            about 17 minutes on 2 cores), paper (a GPU machine) or map (the quick sizes
+        profile: Study size: smoke (tests, about 3 minutes on 2 CPU cores), quick (a laptop,
+            9 to 15 minutes on 2 cores), paper (a GPU machine) or map (the quick sizes
             over doses 1e1-1e5 and overlaps f = 0-0.7, three replicates).
         config_file: Path of a YAML file whose fields override the profile's, on the machine
             that runs the flow. None: the profile alone.
